@@ -1,0 +1,91 @@
+//! `unstarted-member`: a member that was added but never started (no name, no client URLs),
+//! typically left by a join that failed half-way (kubeadm #2005, K3s #2306). As a voter it
+//! counts toward quorum without ever voting: 3 healthy + 1 unstarted = fault tolerance 0.
+
+use super::{member_evidence, subject};
+use crate::declare_check;
+use crate::finding::{Finding, Severity};
+use crate::model::Snapshot;
+use crate::quorum::Quorum;
+use crate::registry::{Check, CheckInfo};
+
+declare_check! {
+    /// A member that was added but never started.
+    UnstartedMember, "unstarted-member", Severity::Critical, "0.1.0",
+    "A member was added but never started"
+}
+
+impl Check for UnstartedMember {
+    fn info(&self) -> &'static CheckInfo {
+        &Self::INFO
+    }
+
+    fn run(&self, snap: &Snapshot) -> Vec<Finding> {
+        let q = Quorum::of_members(&snap.members);
+        snap.members
+            .iter()
+            .filter(|m| m.is_unstarted())
+            .map(|m| {
+                let peers = m.peer_urls.join(", ");
+                let (severity, message) = if m.is_learner {
+                    (
+                        Severity::Warning,
+                        format!(
+                            "learner {} was added (peer URL {peers}) but never started; etcd allows one learner at a time, so it blocks the next join",
+                            m.id
+                        ),
+                    )
+                } else {
+                    let sev = if q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
+                    (
+                        sev,
+                        format!(
+                            "voter {} was added (peer URL {peers}) but never started; it counts toward quorum without voting ({} voters, quorum {}, fault tolerance {}) and etcd refuses further member adds while it exists",
+                            m.id, q.voters, q.quorum, q.fault_tolerance
+                        ),
+                    )
+                };
+                Finding::new(Self::INFO.id, severity, subject(m), message)
+                    .member(m.id, m.node.as_deref())
+                    .with("member", member_evidence(m))
+                    .with("faultTolerance", q.fault_tolerance)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn started_members_are_silent() {
+        assert!(UnstartedMember.run(&cluster(&[healthy(1), down(2), healthy(3)])).is_empty());
+    }
+
+    #[test]
+    fn three_healthy_plus_one_unstarted_voter_is_critical() {
+        let f = UnstartedMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), unstarted(4)]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].message.contains("fault tolerance 0"), "{}", f[0].message);
+        assert_eq!(f[0].member_id.map(|m| m.0), Some(4));
+    }
+
+    #[test]
+    fn five_healthy_plus_one_unstarted_voter_is_a_warning() {
+        let f =
+            UnstartedMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), healthy(4), healthy(5), unstarted(6)]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn an_unstarted_learner_is_a_warning() {
+        let f = UnstartedMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), learner(unstarted(4))]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].message.starts_with("learner"));
+    }
+}

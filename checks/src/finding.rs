@@ -1,0 +1,101 @@
+//! Findings: what a check concluded about the cluster, with the evidence that led there.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::MemberId;
+
+/// How bad a finding is. Ordered: `Info < Warning < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; nothing to fix (also: a check that could not decide).
+    Info,
+    /// Degraded or risky; fix soon.
+    Warning,
+    /// Broken or one failure away from an outage; fix now.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "critical" | "crit" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity {s:?}: use info, warning or critical")),
+        }
+    }
+}
+
+/// The facts behind a finding, as named values an operator can verify.
+pub type Evidence = BTreeMap<String, serde_json::Value>;
+
+/// One problem (or one thing a check could not decide), about one subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// The id of the check that raised it.
+    pub check: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The member it is about, if any.
+    #[serde(rename = "memberID")]
+    pub member_id: Option<MemberId>,
+    /// The Kubernetes node it is about, if any.
+    pub node: Option<String>,
+    /// What it is about, e.g. `member 47dedf98ed15be6 (node-c)`.
+    pub subject: String,
+    /// One line: what is wrong and why it matters.
+    pub message: String,
+    /// The facts that led here.
+    pub evidence: Evidence,
+}
+
+impl Finding {
+    /// A finding of `check` about `subject`.
+    pub fn new(check: &str, severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            check: check.to_string(),
+            severity,
+            member_id: None,
+            node: None,
+            subject: subject.into(),
+            message: message.into(),
+            evidence: Evidence::new(),
+        }
+    }
+
+    /// Names the member it is about.
+    pub fn member(mut self, id: MemberId, node: Option<&str>) -> Self {
+        self.member_id = Some(id);
+        self.node = node.map(str::to_string);
+        self
+    }
+
+    /// Adds one piece of evidence.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.evidence.insert(key.to_string(), v);
+        self
+    }
+}

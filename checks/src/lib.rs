@@ -1,0 +1,24 @@
+//! The judgement half of etcd-doctor: the plain-data [`Snapshot`] that collectors fill, the
+//! check modules that read it, the exact quorum arithmetic, and the report they produce.
+//!
+//! Nothing here does I/O: no network, no filesystem, no clock. "Now" is a field of the
+//! snapshot, so every result is a pure function of its input and can be tested on fixtures.
+
+pub mod checks;
+pub mod endpoint;
+pub mod finding;
+pub mod id;
+pub mod model;
+pub mod plan;
+pub mod quorum;
+pub mod registry;
+pub mod report;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use finding::{Evidence, Finding, Severity};
+pub use id::MemberId;
+pub use model::{Alarm, Attempt, Gap, Health, Member, Probe, Snapshot, Source, Status};
+pub use quorum::Quorum;
+pub use registry::{Check, CheckInfo, Selection};
+pub use report::Report;

@@ -1,0 +1,238 @@
+//! The snapshot: everything the collectors learned about one etcd cluster, as plain data.
+//! Missing data is data: what could not be read is listed in `gaps`, and a member that was
+//! never probed has `probe: None`, so checks can tell "unknown" from "down".
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::id::MemberId;
+
+/// Where a snapshot came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Collected from running etcd members.
+    Live,
+    /// Read from a support bundle (captured etcdctl output).
+    Bundle,
+    /// Collected on a node from its own files and its local etcd.
+    Local,
+}
+
+/// One etcd cluster as seen at `collected_at`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Where the data came from.
+    pub source: Source,
+    /// When the data was collected; checks use this instead of a clock.
+    #[serde(with = "time::serde::rfc3339")]
+    pub collected_at: OffsetDateTime,
+    /// The cluster id from the member list header, when known.
+    pub cluster_id: Option<MemberId>,
+    /// The members as the member list reported them, each with its probe result.
+    pub members: Vec<Member>,
+    /// Active alarms (NOSPACE, CORRUPT) as etcd reported them.
+    pub alarms: Vec<Alarm>,
+    /// Host names in member URLs resolved to addresses by the collector (the system
+    /// resolver, bounded in time). Names absent here were not resolved.
+    pub host_addrs: BTreeMap<String, Vec<IpAddr>>,
+    /// What could not be read, and why.
+    pub gaps: Vec<Gap>,
+}
+
+/// One member, as the member list reported it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The member id.
+    pub id: MemberId,
+    /// Its name; empty while the member was added but never started.
+    pub name: String,
+    /// Peer URLs (raft traffic).
+    pub peer_urls: Vec<String>,
+    /// Client URLs; empty while the member never started.
+    pub client_urls: Vec<String>,
+    /// Whether it is a non-voting learner.
+    pub is_learner: bool,
+    /// What probing its client URLs found; `None` when it was not probed at all.
+    pub probe: Option<Probe>,
+    /// The Kubernetes node this member runs on, when known.
+    pub node: Option<String>,
+}
+
+/// The outcome of asking one member for its status, over every URL tried.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// Each endpoint tried and what it answered.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One status request to one endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The URL asked.
+    pub endpoint: String,
+    /// The status, or the error as one line.
+    pub result: Result<Status, String>,
+}
+
+/// A member's answer to the Status RPC (what `etcdctl endpoint status` shows).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The id of the member that answered.
+    pub member_id: MemberId,
+    /// Server version, e.g. "3.5.16".
+    pub version: String,
+    /// Database file size in bytes.
+    pub db_size: i64,
+    /// Bytes of the database in use (3.4+); `None` when not reported.
+    pub db_size_in_use: Option<i64>,
+    /// The leader this member follows; `None` when it has no leader.
+    pub leader: Option<MemberId>,
+    /// Raft term.
+    pub raft_term: u64,
+    /// Raft index.
+    pub raft_index: u64,
+    /// Raft applied index (3.4+).
+    pub raft_applied_index: Option<u64>,
+    /// Whether the member says it is a learner.
+    pub is_learner: bool,
+    /// Errors the member reported (e.g. "etcdserver: no leader", alarms).
+    pub errors: Vec<String>,
+    /// The backend quota in bytes (3.6+ reports it).
+    pub db_size_quota: Option<i64>,
+}
+
+/// An active alarm.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Alarm {
+    /// The member that raised it.
+    #[serde(rename = "memberID")]
+    pub member_id: MemberId,
+    /// The alarm type as etcd names it (NOSPACE, CORRUPT).
+    pub alarm: String,
+}
+
+/// Something the collectors could not read.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Gap {
+    /// Which input: "etcd", "kubernetes", "resolver", "bundle", "local".
+    pub source: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+impl Gap {
+    /// A gap in one input.
+    pub fn new(source: impl Into<String>, reason: impl Into<String>) -> Self {
+        Gap { source: source.into(), reason: reason.into() }
+    }
+}
+
+/// How a member is doing, from the member list and its probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    /// Answered, and follows a leader.
+    Healthy,
+    /// Answered, but has no leader (partitioned, or the cluster lost quorum).
+    NoLeader,
+    /// Did not answer at any client URL tried.
+    Unreachable,
+    /// Added but never started: no name, nothing to probe.
+    Unstarted,
+    /// Not probed; nothing is known.
+    Unknown,
+}
+
+impl Member {
+    /// etcd calls a member "unstarted" while it has no name: it was added, but its process
+    /// never published its attributes to the cluster.
+    pub fn is_unstarted(&self) -> bool {
+        self.name.is_empty()
+    }
+
+    /// The first status any of its endpoints returned.
+    pub fn status(&self) -> Option<&Status> {
+        self.probe.as_ref()?.attempts.iter().find_map(|a| a.result.as_ref().ok())
+    }
+
+    /// Whether it answered: `Some(true)` if any endpoint did, `Some(false)` if it was
+    /// tried and none did (or it never started), `None` if it was not probed.
+    pub fn reachable(&self) -> Option<bool> {
+        match &self.probe {
+            Some(p) => Some(p.attempts.iter().any(|a| a.result.is_ok())),
+            None if self.is_unstarted() => Some(false),
+            None => None,
+        }
+    }
+
+    /// The errors of every failed attempt, as `endpoint: error`.
+    pub fn probe_errors(&self) -> Vec<String> {
+        self.probe
+            .iter()
+            .flat_map(|p| p.attempts.iter())
+            .filter_map(|a| a.result.as_ref().err().map(|e| format!("{}: {e}", a.endpoint)))
+            .collect()
+    }
+
+    /// Health as the quorum arithmetic needs it.
+    pub fn health(&self) -> Health {
+        if self.is_unstarted() && self.status().is_none() {
+            return Health::Unstarted;
+        }
+        match (self.reachable(), self.status()) {
+            (None, _) => Health::Unknown,
+            (Some(false), _) | (Some(true), None) => Health::Unreachable,
+            (Some(true), Some(s)) if s.leader.is_none() => Health::NoLeader,
+            (Some(true), Some(_)) => Health::Healthy,
+        }
+    }
+
+    /// A short label for messages: `name (id)`, or `id (unstarted)`.
+    pub fn label(&self) -> String {
+        if self.name.is_empty() { format!("{} (unstarted)", self.id) } else { format!("{} ({})", self.name, self.id) }
+    }
+}
+
+impl Snapshot {
+    /// An empty snapshot of the given source at the given time.
+    pub fn new(source: Source, collected_at: OffsetDateTime) -> Self {
+        Snapshot {
+            source,
+            collected_at,
+            cluster_id: None,
+            members: Vec::new(),
+            alarms: Vec::new(),
+            host_addrs: BTreeMap::new(),
+            gaps: Vec::new(),
+        }
+    }
+
+    /// The member with this id.
+    pub fn member(&self, id: MemberId) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The leader most reachable members agree on (ties go to the higher raft term), or
+    /// `None` when no member that answered follows one.
+    pub fn leader(&self) -> Option<MemberId> {
+        let mut votes: BTreeMap<MemberId, (usize, u64)> = BTreeMap::new();
+        for s in self.members.iter().filter_map(Member::status) {
+            if let Some(l) = s.leader {
+                let e = votes.entry(l).or_default();
+                e.0 += 1;
+                e.1 = e.1.max(s.raft_term);
+            }
+        }
+        votes.into_iter().max_by_key(|(_, (n, term))| (*n, *term)).map(|(id, _)| id)
+    }
+}

@@ -1,0 +1,158 @@
+//! The one list of checks. It drives `checks`, `explain`, `--checks`/`--skip` and the
+//! meta-test; ids are forever: a retired id moves to [`RETIRED`] and is never reused.
+
+use crate::checks;
+use crate::finding::{Finding, Severity};
+use crate::model::Snapshot;
+
+/// What a check is: its stable id, title, the worst severity it raises, and its docs page.
+#[derive(Debug)]
+pub struct CheckInfo {
+    /// Stable kebab-case id, e.g. `stale-member`.
+    pub id: &'static str,
+    /// One line.
+    pub title: &'static str,
+    /// The worst severity it can raise.
+    pub severity: Severity,
+    /// The etcd-doctor version that introduced it.
+    pub since: &'static str,
+    /// Its docs page (`docs/checks/<id>.md`), compiled in.
+    pub docs: &'static str,
+}
+
+/// A check: a pure function of the snapshot.
+pub trait Check: Sync {
+    /// Its declaration.
+    fn info(&self) -> &'static CheckInfo;
+    /// Judges the snapshot. Never does I/O; says "could not decide" (info) when its data is
+    /// missing instead of raising a false alarm.
+    fn run(&self, snap: &Snapshot) -> Vec<Finding>;
+}
+
+/// Declares a check's [`CheckInfo`], pulling in `docs/checks/<id>.md` so a check without its
+/// docs page does not compile.
+#[macro_export]
+macro_rules! declare_check {
+    ($(#[$meta:meta])* $name:ident, $id:literal, $severity:expr, $since:literal, $title:literal) => {
+        $(#[$meta])*
+        pub struct $name;
+        impl $name {
+            /// The declaration of this check.
+            pub const INFO: $crate::registry::CheckInfo = $crate::registry::CheckInfo {
+                id: $id,
+                title: $title,
+                severity: $severity,
+                since: $since,
+                docs: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/checks/", $id, ".md")),
+            };
+        }
+    };
+}
+
+/// Every check, in the order they are listed.
+pub static ALL: &[&dyn Check] = &[
+    &checks::stale_member::StaleMember,
+    &checks::unstarted_member::UnstartedMember,
+    &checks::duplicate_peer_url::DuplicatePeerUrl,
+    &checks::quorum_at_risk::QuorumAtRisk,
+];
+
+/// Ids that existed once and must never be reused, with what replaced them.
+pub static RETIRED: &[(&str, &str)] = &[];
+
+/// The check with this id.
+pub fn find(id: &str) -> Option<&'static dyn Check> {
+    ALL.iter().copied().find(|c| c.info().id == id)
+}
+
+/// Which checks to run (`--checks` / `--skip`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    only: Vec<String>,
+    skip: Vec<String>,
+}
+
+/// A `--checks` / `--skip` list named an id that does not exist.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectionError {
+    /// Not an id of any check, ever.
+    #[error("unknown check id {id:?}{hint}; `kubectl etcd-doctor checks` lists them")]
+    Unknown {
+        /// The id given.
+        id: String,
+        /// ", did you mean …?" or empty.
+        hint: String,
+    },
+    /// An id that was retired.
+    #[error("check {id:?} was retired: {why}")]
+    Retired {
+        /// The id given.
+        id: String,
+        /// What replaced it.
+        why: String,
+    },
+}
+
+impl Selection {
+    /// Validates the ids; empty `only` means every check.
+    pub fn new(only: &[String], skip: &[String]) -> Result<Self, SelectionError> {
+        for id in only.iter().chain(skip) {
+            validate(id)?;
+        }
+        Ok(Selection { only: only.to_vec(), skip: skip.to_vec() })
+    }
+
+    /// Whether the check with this id runs.
+    pub fn includes(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|o| o == id)) && !self.skip.iter().any(|s| s == id)
+    }
+}
+
+fn validate(id: &str) -> Result<(), SelectionError> {
+    if find(id).is_some() {
+        return Ok(());
+    }
+    if let Some((_, why)) = RETIRED.iter().find(|(r, _)| *r == id) {
+        return Err(SelectionError::Retired { id: id.to_string(), why: why.to_string() });
+    }
+    let hint = ALL
+        .iter()
+        .map(|c| c.info().id)
+        .find(|known| known.contains(id) || id.contains(known))
+        .map(|k| format!(", did you mean {k:?}?"))
+        .unwrap_or_default();
+    Err(SelectionError::Unknown { id: id.to_string(), hint })
+}
+
+/// Runs the selected checks; findings come out worst first, then by check id and subject.
+pub fn run_all(snap: &Snapshot, sel: &Selection) -> Vec<Finding> {
+    let mut out: Vec<Finding> = ALL.iter().filter(|c| sel.includes(c.info().id)).flat_map(|c| c.run(snap)).collect();
+    out.sort_by(|a, b| {
+        b.severity.cmp(&a.severity).then_with(|| a.check.cmp(&b.check)).then_with(|| a.subject.cmp(&b.subject))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_never_retired() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in ALL {
+            let id = c.info().id;
+            assert!(seen.insert(id), "duplicate id {id}");
+            assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{id} is not kebab-case");
+            assert!(!RETIRED.iter().any(|(r, _)| *r == id), "{id} is retired");
+        }
+    }
+
+    #[test]
+    fn selection_rejects_unknown_ids_with_a_hint() {
+        let err = Selection::new(&["stale".to_string()], &[]).err();
+        assert!(matches!(&err, Some(SelectionError::Unknown { hint, .. }) if hint.contains("stale-member")), "{err:?}");
+        let sel = Selection::new(&[], &["stale-member".to_string()]).ok();
+        assert!(sel.is_some_and(|s| !s.includes("stale-member") && s.includes("unstarted-member")));
+    }
+}

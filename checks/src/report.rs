@@ -1,0 +1,212 @@
+//! The report document (`-o json|yaml`), as CONTRACT.md fixes it: scripts depend on these
+//! field names. Extend, never break.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::finding::{Finding, Severity};
+use crate::id::MemberId;
+use crate::model::{Alarm, Gap, Health, Member, Snapshot, Source};
+use crate::plan::Plan;
+use crate::quorum::Quorum;
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Always `etcd-doctor/v1`.
+    pub api_version: String,
+    /// Always `Report`.
+    pub kind: String,
+    /// live, bundle or local.
+    pub source: Source,
+    /// When the state was collected (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub collected_at: OffsetDateTime,
+    /// The cluster id, as hex.
+    #[serde(rename = "clusterID")]
+    pub cluster_id: Option<MemberId>,
+    /// One row per member.
+    pub members: Vec<MemberRow>,
+    /// Quorum arithmetic over the voters.
+    pub quorum: Quorum,
+    /// Active alarms.
+    pub alarms: Vec<Alarm>,
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+    /// What could not be read.
+    pub gaps: Vec<Gap>,
+    /// The fix plan (a dry run unless `--fix`).
+    pub plan: Plan,
+    /// What `--fix` / `apply` did; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Vec<Applied>>,
+}
+
+/// A member as the report shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MemberRow {
+    /// Id as etcdctl prints it.
+    pub id: MemberId,
+    /// Name; empty when unstarted.
+    pub name: String,
+    /// Peer URLs.
+    #[serde(rename = "peerURLs")]
+    pub peer_urls: Vec<String>,
+    /// Client URLs.
+    #[serde(rename = "clientURLs")]
+    pub client_urls: Vec<String>,
+    /// Learner flag.
+    #[serde(rename = "isLearner")]
+    pub is_learner: bool,
+    /// Whether any client URL answered; null when not probed.
+    pub reachable: Option<bool>,
+    /// Whether it is the leader; null when no leader is known.
+    pub leader: Option<bool>,
+    /// Server version; null when unknown.
+    pub version: Option<String>,
+    /// Database size in bytes; null when unknown.
+    #[serde(rename = "dbSizeBytes")]
+    pub db_size_bytes: Option<i64>,
+    /// The Kubernetes node; null when unknown.
+    pub node: Option<String>,
+    /// healthy, no-leader, unreachable, unstarted or unknown.
+    pub health: Health,
+    /// Bytes of the database in use; null when unknown.
+    #[serde(rename = "dbSizeInUseBytes")]
+    pub db_size_in_use_bytes: Option<i64>,
+    /// Raft term; null when unknown.
+    #[serde(rename = "raftTerm")]
+    pub raft_term: Option<u64>,
+    /// Raft index; null when unknown.
+    #[serde(rename = "raftIndex")]
+    pub raft_index: Option<u64>,
+    /// Raft applied index; null when unknown.
+    #[serde(rename = "raftAppliedIndex")]
+    pub raft_applied_index: Option<u64>,
+    /// Errors from endpoints that did not answer, as `endpoint: error`.
+    #[serde(rename = "probeErrors")]
+    pub probe_errors: Vec<String>,
+    /// Errors the member itself reported in its status (no leader, alarms).
+    #[serde(rename = "statusErrors")]
+    pub status_errors: Vec<String>,
+}
+
+/// The outcome of one applied step.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Applied {
+    /// The step number.
+    pub n: usize,
+    /// done, already-done, refused or failed.
+    pub result: String,
+    /// What happened, in one line.
+    pub message: String,
+}
+
+impl MemberRow {
+    /// The row for one member, given the leader the cluster agrees on.
+    pub fn of(m: &Member, leader: Option<MemberId>) -> Self {
+        let st = m.status();
+        MemberRow {
+            id: m.id,
+            name: m.name.clone(),
+            peer_urls: m.peer_urls.clone(),
+            client_urls: m.client_urls.clone(),
+            is_learner: m.is_learner,
+            reachable: m.reachable(),
+            leader: leader.map(|l| l == m.id),
+            version: st.map(|s| s.version.clone()).filter(|v| !v.is_empty()),
+            db_size_bytes: st.map(|s| s.db_size),
+            node: m.node.clone(),
+            health: m.health(),
+            db_size_in_use_bytes: st.and_then(|s| s.db_size_in_use),
+            raft_term: st.map(|s| s.raft_term),
+            raft_index: st.map(|s| s.raft_index),
+            raft_applied_index: st.and_then(|s| s.raft_applied_index),
+            probe_errors: m.probe_errors(),
+            status_errors: st.map(|s| s.errors.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl Report {
+    /// Assembles the report from a snapshot, its findings and its plan.
+    pub fn build(snap: &Snapshot, findings: Vec<Finding>, plan: Plan) -> Self {
+        let leader = snap.leader();
+        Report {
+            api_version: "etcd-doctor/v1".into(),
+            kind: "Report".into(),
+            source: snap.source,
+            collected_at: snap.collected_at,
+            cluster_id: snap.cluster_id,
+            members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
+            quorum: Quorum::of_members(&snap.members),
+            alarms: snap.alarms.clone(),
+            findings,
+            gaps: snap.gaps.clone(),
+            plan,
+            applied: None,
+        }
+    }
+
+    /// The worst severity among the findings.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The exit code CONTRACT.md gives a diagnosis: 2 critical, 1 warnings only, else 0.
+    pub fn exit_code(&self) -> i32 {
+        match self.worst() {
+            Some(Severity::Critical) => 2,
+            Some(Severity::Warning) => 1,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Selection, run_all};
+    use crate::testing::*;
+
+    #[test]
+    fn json_has_the_contract_fields_and_hex_string_ids() {
+        let snap = cluster(&[healthy(1), healthy(2), down(0x47dedf98ed15be6)]);
+        let findings = run_all(&snap, &Selection::default());
+        let r = Report::build(&snap, findings, Plan::default());
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(v["apiVersion"], "etcd-doctor/v1");
+        assert_eq!(v["kind"], "Report");
+        assert_eq!(v["source"], "live");
+        let m = &v["members"][2];
+        for k in [
+            "id",
+            "name",
+            "peerURLs",
+            "clientURLs",
+            "isLearner",
+            "reachable",
+            "leader",
+            "version",
+            "dbSizeBytes",
+            "node",
+        ] {
+            assert!(m.get(k).is_some(), "member field {k} missing: {m}");
+        }
+        assert_eq!(m["id"], "47dedf98ed15be6");
+        assert_eq!(m["reachable"], false);
+        assert!(m["version"].is_null() && m["dbSizeBytes"].is_null() && m["node"].is_null());
+        assert_eq!(v["members"][0]["leader"], true);
+        for k in ["voters", "quorum", "healthyVoters", "faultTolerance"] {
+            assert!(v["quorum"][k].is_number(), "quorum.{k}");
+        }
+        let f = &v["findings"][0];
+        for k in ["check", "severity", "memberID", "node", "subject", "message", "evidence"] {
+            assert!(f.get(k).is_some(), "finding field {k} missing: {f}");
+        }
+        assert!(v["plan"]["steps"].is_array());
+        assert!(v.get("applied").is_none());
+        assert_eq!(r.exit_code(), 2);
+    }
+}

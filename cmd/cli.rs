@@ -1,0 +1,111 @@
+//! The command line. Flags match etcdctl (`--endpoints`, `--cacert`, `--cert`, `--key`,
+//! `--dial-timeout`, `ETCDCTL_*`) and kubectl (`-o json|yaml`, `-w` as an alias), so an
+//! operator's muscle memory works. A flag wins over its environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  no finding of severity warning or worse
+  1  warnings only
+  2  at least one critical finding
+  3  could not run: bad flags, unreadable input, no etcd endpoint reachable
+  4  --fix / apply refused (unsafe, unconfirmed, stale plan) or a step failed
+
+Examples:
+  kubectl etcd-doctor --endpoints https://10.0.0.1:2379 \\
+      --cacert /etc/kubernetes/pki/etcd/ca.crt \\
+      --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt \\
+      --key /etc/kubernetes/pki/etcd/healthcheck-client.key
+  kubectl etcd-doctor --bundle fixtures/bundles/kops-stale-member -o json
+  kubectl etcd-doctor explain stale-member";
+
+/// Diagnose etcd membership: stale, unstarted and duplicate members, quorum at risk.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-etcd_doctor", bin_name = "kubectl etcd-doctor", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do; `check` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every check; print members, findings and the plan (a dry run).
+    #[command(after_help = "Example:\n  kubectl etcd-doctor check --skip quorum-at-risk -o json")]
+    Check,
+    /// The member table: id, name, URLs, learner, reachable, leader, version, db size.
+    #[command(after_help = "Example:\n  kubectl etcd-doctor members --endpoints https://10.0.0.1:2379 --cacert ca.crt")]
+    Members,
+    /// List every check: id, severity, title.
+    #[command(after_help = "Example:\n  kubectl etcd-doctor checks -o json")]
+    Checks,
+    /// Print a check's docs page: what it detects, why it matters, how to fix and silence it.
+    #[command(after_help = "Example:\n  kubectl etcd-doctor explain stale-member")]
+    Explain {
+        /// The check id, e.g. stale-member.
+        id: String,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// Tables for people.
+    #[default]
+    Table,
+    /// One JSON document (CONTRACT.md).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+}
+
+/// Global flags.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// etcd client URLs, comma-separated (https://IP:2379). Env: ETCDCTL_ENDPOINTS.
+    #[arg(long, global = true, env = "ETCDCTL_ENDPOINTS", value_delimiter = ',', value_name = "URLS")]
+    pub endpoints: Vec<String>,
+    /// CA bundle that signed the etcd server certificates. Env: ETCDCTL_CACERT.
+    #[arg(long, global = true, env = "ETCDCTL_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate for mutual TLS. Env: ETCDCTL_CERT.
+    #[arg(long, global = true, env = "ETCDCTL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Client private key for mutual TLS. Env: ETCDCTL_KEY.
+    #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// How long to wait for a connection to one endpoint (Go syntax: 2s, 500ms).
+    #[arg(long, global = true, default_value = "2s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub dial_timeout: Duration,
+    /// How long to wait for one request after connecting.
+    #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub command_timeout: Duration,
+    /// Read captured etcdctl output from DIR instead of asking etcd (offline).
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]
+    pub bundle: Option<PathBuf>,
+    /// Run only these checks (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "IDS")]
+    pub checks: Vec<String>,
+    /// Skip these checks (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "IDS")]
+    pub skip: Vec<String>,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_short_alias = 'w',
+        visible_alias = "write-out",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
+    pub output: Output,
+}

@@ -1,0 +1,352 @@
+//! Offline input: a directory of captured etcdctl output, read into the same `Snapshot` the
+//! live collector makes, so the same checks run on it.
+//!
+//! - `member-list.json`: `etcdctl member list -w json` (required; decimal ids, or `--hex`)
+//! - `endpoint-status.json`: `etcdctl endpoint status --cluster -w json` (members absent from
+//!   it were unreachable: etcdctl leaves them out)
+//! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional)
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use etcd_doctor_checks::endpoint::Endpoint;
+use etcd_doctor_checks::{Alarm, Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// File names inside a bundle.
+pub const MEMBER_LIST: &str = "member-list.json";
+/// See module docs.
+pub const ENDPOINT_STATUS: &str = "endpoint-status.json";
+/// See module docs.
+pub const ENDPOINT_HEALTH: &str = "endpoint-health.json";
+
+/// Reads a bundle directory.
+pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
+    if !dir.is_dir() {
+        bail!("--bundle {}: not a directory", dir.display());
+    }
+    let ml_path = dir.join(MEMBER_LIST);
+    if !ml_path.exists() {
+        bail!(
+            "bundle {} has no {MEMBER_LIST}; capture it with: etcdctl member list -w json > {MEMBER_LIST}",
+            dir.display()
+        );
+    }
+    let ml = read_json(&ml_path)?;
+    let mut snap = Snapshot::new(Source::Bundle, now);
+    let mode = IdMode::of(&ml);
+    snap.cluster_id =
+        ml.pointer("/header/cluster_id").map(|v| id(v, mode, &ml_path, "header.cluster_id")).transpose()?;
+    let raw_members = ml.get("members").and_then(Value::as_array).ok_or_else(|| {
+        anyhow!("{}: no \"members\" array: is this `etcdctl member list -w json` output?", ml_path.display())
+    })?;
+    for (i, m) in raw_members.iter().enumerate() {
+        let doc: MemberDoc = serde_json::from_value(m.clone())
+            .with_context(|| format!("cannot parse {}: members[{i}]", ml_path.display()))?;
+        let mid = id(&doc.id, mode, &ml_path, &format!("members[{i}].ID"))?;
+        snap.members.push(Member {
+            id: mid,
+            name: doc.name,
+            peer_urls: doc.peer_urls,
+            client_urls: doc.client_urls,
+            is_learner: doc.is_learner,
+            probe: None,
+            node: None,
+        });
+    }
+    if snap.members.iter().filter(|m| m.id.0 % 1000 == 0).count() >= 2 {
+        snap.gaps.push(Gap::new(
+            "bundle",
+            format!(
+                "{MEMBER_LIST}: member ids end in 000, as if rounded by a float JSON tool (jq, JavaScript); \
+                 they may not match the real ids: capture again with etcdctl directly"
+            ),
+        ));
+    }
+
+    let status_path = dir.join(ENDPOINT_STATUS);
+    if status_path.exists() {
+        read_statuses(&status_path, &mut snap)?;
+    } else {
+        snap.gaps.push(Gap::new(
+            "bundle",
+            format!(
+                "no {ENDPOINT_STATUS}: reachability unknown (capture: etcdctl endpoint status --cluster -w json > {ENDPOINT_STATUS})"
+            ),
+        ));
+    }
+    let health_path = dir.join(ENDPOINT_HEALTH);
+    if health_path.exists() {
+        read_health(&health_path, &mut snap)?;
+    }
+    if !resolve_free(&snap.members) {
+        snap.gaps.push(Gap::new(
+            "resolver",
+            "host names in a bundle are not resolved (offline: this machine's resolver does not know the cluster's); \
+             peer URLs are compared by name",
+        ));
+    }
+    Ok(snap)
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("cannot parse {} as JSON", path.display()))
+}
+
+#[derive(Deserialize)]
+struct MemberDoc {
+    #[serde(rename = "ID")]
+    id: Value,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "peerURLs")]
+    peer_urls: Vec<String>,
+    #[serde(default, rename = "clientURLs")]
+    client_urls: Vec<String>,
+    #[serde(default, rename = "isLearner")]
+    is_learner: bool,
+}
+
+#[derive(Deserialize)]
+struct StatusDoc {
+    #[serde(default)]
+    header: Option<Value>,
+    #[serde(default)]
+    version: String,
+    #[serde(default, rename = "dbSize")]
+    db_size: i64,
+    #[serde(default)]
+    leader: Option<Value>,
+    #[serde(default, rename = "raftIndex")]
+    raft_index: u64,
+    #[serde(default, rename = "raftTerm")]
+    raft_term: u64,
+    #[serde(default, rename = "raftAppliedIndex")]
+    raft_applied_index: Option<u64>,
+    #[serde(default)]
+    errors: Vec<String>,
+    #[serde(default, rename = "dbSizeInUse")]
+    db_size_in_use: Option<i64>,
+    #[serde(default, rename = "isLearner")]
+    is_learner: bool,
+    #[serde(default, rename = "dbSizeQuota")]
+    db_size_quota: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct HealthDoc {
+    endpoint: String,
+    health: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
+    let v = read_json(path)?;
+    let mode = IdMode::of(&v);
+    let entries: Vec<Value> = match v {
+        Value::Array(a) => a,
+        other @ Value::Object(_) => vec![other],
+        _ => bail!("{}: expected the JSON array `etcdctl endpoint status -w json` prints", path.display()),
+    };
+    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); snap.members.len()];
+    let mut covers_cluster = true;
+    for (i, e) in entries.into_iter().enumerate() {
+        let (endpoint, body) = match (e.get("Endpoint"), e.get("Status")) {
+            (Some(ep), Some(st)) => (ep.as_str().unwrap_or_default().to_string(), st.clone()),
+            _ => (String::new(), e),
+        };
+        let doc: StatusDoc =
+            serde_json::from_value(body).with_context(|| format!("cannot parse {}: element [{i}]", path.display()))?;
+        let at = format!("[{i}]");
+        let header = doc.header.as_ref();
+        let member_id = match header.and_then(|h| h.get("member_id")) {
+            Some(v) => id(v, mode, path, &format!("{at}.header.member_id"))?,
+            None => bail!("{}: element {at} has no header.member_id", path.display()),
+        };
+        let leader = match &doc.leader {
+            Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
+            None => None,
+        };
+        for err in &doc.errors {
+            if let Some(a) = parse_alarm(err)
+                && !snap.alarms.contains(&a)
+            {
+                snap.alarms.push(a);
+            }
+        }
+        let status = Status {
+            member_id,
+            version: doc.version,
+            db_size: doc.db_size,
+            db_size_in_use: doc.db_size_in_use,
+            leader,
+            raft_term: doc.raft_term,
+            raft_index: doc.raft_index,
+            raft_applied_index: doc.raft_applied_index,
+            is_learner: doc.is_learner,
+            errors: doc.errors,
+            db_size_quota: doc.db_size_quota,
+        };
+        match snap.members.iter().position(|m| m.id == member_id) {
+            Some(j) => {
+                let m = &snap.members[j];
+                if !endpoint.is_empty() && !is_client_url(m, &endpoint) {
+                    covers_cluster = false;
+                }
+                let ep = if endpoint.is_empty() { m.client_urls.first().cloned().unwrap_or_default() } else { endpoint };
+                attempts[j].push(Attempt { endpoint: ep, result: Ok(status) });
+            }
+            None => snap.gaps.push(Gap::new(
+                "bundle",
+                format!(
+                    "{ENDPOINT_STATUS} {at} is from member {member_id}, which is not in {MEMBER_LIST} (another cluster, or captured at another time?)"
+                ),
+            )),
+        }
+    }
+    if !covers_cluster {
+        snap.gaps.push(Gap::new(
+            "bundle",
+            format!(
+                "{ENDPOINT_STATUS} was not captured with --cluster (it asked endpoints the members do not advertise); \
+                 members missing from it are not known to be down"
+            ),
+        ));
+    }
+    for (m, at) in snap.members.iter_mut().zip(attempts) {
+        if !at.is_empty() {
+            m.probe = Some(Probe { attempts: at });
+        } else if covers_cluster && !m.client_urls.is_empty() {
+            let attempts = m
+                .client_urls
+                .iter()
+                .map(|u| Attempt {
+                    endpoint: u.clone(),
+                    result: Err(format!(
+                        "absent from {ENDPOINT_STATUS} (etcdctl leaves out endpoints it could not reach)"
+                    )),
+                })
+                .collect();
+            m.probe = Some(Probe { attempts });
+        }
+    }
+    Ok(())
+}
+
+fn read_health(path: &Path, snap: &mut Snapshot) -> Result<()> {
+    let v = read_json(path)?;
+    let docs: Vec<HealthDoc> = serde_json::from_value(v).with_context(|| {
+        format!("cannot parse {}: expected the array `etcdctl endpoint health -w json` prints", path.display())
+    })?;
+    for h in docs.into_iter().filter(|h| !h.health) {
+        let Some(m) = snap.members.iter_mut().find(|m| is_client_url(m, &h.endpoint)) else { continue };
+        if m.reachable() == Some(true) {
+            continue;
+        }
+        let err = h.error.unwrap_or_else(|| "unhealthy".into());
+        let attempt = Attempt { endpoint: h.endpoint.clone(), result: Err(format!("{err} (from {ENDPOINT_HEALTH})")) };
+        let probe = m.probe.get_or_insert_with(Probe::default);
+        probe.attempts.retain(|a| a.endpoint != h.endpoint);
+        probe.attempts.push(attempt);
+    }
+    Ok(())
+}
+
+fn is_client_url(m: &Member, url: &str) -> bool {
+    let Ok(e) = Endpoint::parse(url) else { return false };
+    m.client_urls.iter().any(|u| Endpoint::parse(u).is_ok_and(|x| x == e))
+}
+
+fn resolve_free(members: &[Member]) -> bool {
+    crate::collect::resolve::names_in(members).is_empty()
+}
+
+/// `memberID:16386505787103497523 alarm:NOSPACE ` as etcd puts alarms in status errors.
+fn parse_alarm(s: &str) -> Option<Alarm> {
+    let rest = s.trim().strip_prefix("memberID:")?;
+    let (mid, alarm) = rest.split_once(" alarm:")?;
+    Some(Alarm { member_id: MemberId(mid.trim().parse().ok()?), alarm: alarm.trim().to_string() })
+}
+
+/// How string ids in one document are written: `--hex` output, or decimal strings (the
+/// grpc-gateway). Numbers are always decimal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum IdMode {
+    Hex,
+    Decimal,
+}
+
+impl IdMode {
+    fn of(doc: &Value) -> IdMode {
+        let mut strs = Vec::new();
+        collect_id_strings(doc, &mut strs);
+        if strs.iter().any(|s| s.bytes().any(|b| b.is_ascii_alphabetic())) {
+            IdMode::Hex
+        } else if strs.iter().any(|s| s.len() >= 17) {
+            IdMode::Decimal
+        } else {
+            IdMode::Hex
+        }
+    }
+}
+
+fn collect_id_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("ID" | "cluster_id" | "member_id" | "leader", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_id_strings(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_id_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn id(v: &Value, mode: IdMode, path: &Path, field: &str) -> Result<MemberId> {
+    let file: PathBuf = path.to_path_buf();
+    match v {
+        Value::Number(n) => n.as_u64().map(MemberId).ok_or_else(|| {
+            anyhow!(
+                "{}: {field} = {n} is not an exact unsigned 64-bit id (was the JSON rounded by jq or JavaScript? capture it again with etcdctl)",
+                file.display()
+            )
+        }),
+        Value::String(s) => {
+            let parsed = match mode {
+                IdMode::Hex => u64::from_str_radix(s.trim(), 16).ok(),
+                IdMode::Decimal => s.trim().parse::<u64>().ok(),
+            };
+            parsed.map(MemberId).ok_or_else(|| anyhow!("{}: {field} = {s:?} is not a member id", file.display()))
+        }
+        other => bail!("{}: {field} = {other} is not a member id", file.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarms_in_status_errors() {
+        assert_eq!(
+            parse_alarm("memberID:16386505787103497523 alarm:NOSPACE "),
+            Some(Alarm { member_id: MemberId(16386505787103497523), alarm: "NOSPACE".into() })
+        );
+        assert_eq!(parse_alarm("etcdserver: no leader"), None);
+    }
+
+    #[test]
+    fn id_modes() {
+        let hex: Value = serde_json::json!({"header": {"cluster_id": "cdf818194e3a8c32"}, "members": [{"ID": "1234"}]});
+        assert_eq!(IdMode::of(&hex), IdMode::Hex);
+        let dec: Value = serde_json::json!({"members": [{"ID": "10276657743932975437"}]});
+        assert_eq!(IdMode::of(&dec), IdMode::Decimal);
+    }
+}

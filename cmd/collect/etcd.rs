@@ -1,0 +1,311 @@
+//! The live etcd collector: the member list once, then Status of every member's client URL in
+//! parallel, each bounded by dial + command timeout, so an unreachable member costs one
+//! timeout, never a sum (etcdctl `endpoint status --cluster` waits 5 s per dead member, in
+//! sequence). The tool's own `--endpoints` are asked in the same round, and a status is
+//! credited to the member whose id is in its header, whatever URL reached it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberListResponse};
+use etcd_doctor_checks::endpoint::Endpoint;
+use etcd_doctor_checks::{Alarm, Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use time::OffsetDateTime;
+
+use super::etcd_error_line as error_line;
+use super::resolve;
+use super::tls::{PATH_HINT, TlsFiles};
+
+/// How to reach etcd: validated endpoints, TLS files and timeouts.
+#[derive(Debug, Clone)]
+pub struct Target {
+    endpoints: Vec<String>,
+    tls: TlsFiles,
+    /// Connection timeout per endpoint.
+    pub dial: Duration,
+    /// Request timeout per RPC once connected.
+    pub command: Duration,
+}
+
+impl Target {
+    /// Checks the endpoints (scheme present, https has a CA) before anything is dialled.
+    pub fn new(endpoints: &[String], tls: TlsFiles, dial: Duration, command: Duration) -> Result<Self> {
+        let endpoints: Vec<String> = endpoints.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+        if endpoints.is_empty() {
+            bail!(
+                "no etcd endpoint given: pass --endpoints https://<member IP>:2379 with --cacert, --cert and --key \
+                 (or set ETCDCTL_ENDPOINTS), or read a captured bundle with --bundle DIR"
+            );
+        }
+        for e in &endpoints {
+            let ep = Endpoint::parse(e).map_err(|err| anyhow::anyhow!("--endpoints: {err}"))?;
+            match ep.scheme.as_str() {
+                "https" if !tls.has_ca() => bail!(
+                    "--endpoints {e} uses https but no --cacert was given; TLS verification is always on, so pass \
+                     the CA that signed the etcd server certificates ({PATH_HINT})"
+                ),
+                "http" | "https" => {}
+                other => bail!("--endpoints {e}: scheme {other}:// is not supported; use https:// or http://"),
+            }
+        }
+        Ok(Target { endpoints, tls, dial, command })
+    }
+
+    /// The endpoints as given.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The longest one probe may take.
+    pub fn budget(&self) -> Duration {
+        self.dial + self.command
+    }
+
+    /// A client for one endpoint (TLS only for https URLs: etcd-client refuses TLS options
+    /// on http URLs, and a cluster may mix them during a migration).
+    pub async fn client(&self, url: &str) -> Result<Client, String> {
+        let mut opts = ConnectOptions::new().with_connect_timeout(self.dial).with_timeout(self.command);
+        if url.to_ascii_lowercase().starts_with("https://") {
+            opts = opts.with_tls(self.tls.options());
+        }
+        match tokio::time::timeout(self.budget(), Client::connect([url], Some(opts))).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(error_line(&e)),
+            Err(_) => Err(format!("no answer within {:?}", self.budget())),
+        }
+    }
+
+    /// Status of one endpoint, bounded.
+    pub async fn status(&self, url: &str) -> Result<Status, String> {
+        let budget = self.budget();
+        let fut = async {
+            let mut c = self.client(url).await?;
+            c.status().await.map(to_status).map_err(|e| error_line(&e))
+        };
+        tokio::time::timeout(budget, fut).await.unwrap_or_else(|_| Err(timeout_msg(budget)))
+    }
+
+    /// The member list from one endpoint, bounded.
+    pub async fn member_list(&self, url: &str) -> Result<(Client, MemberListResponse), String> {
+        let budget = self.budget();
+        let fut = async {
+            let mut c = self.client(url).await?;
+            let list = c.member_list().await.map_err(|e| error_line(&e))?;
+            Ok((c, list))
+        };
+        tokio::time::timeout(budget, fut).await.unwrap_or_else(|_| Err(timeout_msg(budget)))
+    }
+}
+
+fn timeout_msg(budget: Duration) -> String {
+    format!("no answer within {budget:?} (context deadline exceeded)")
+}
+
+/// What one of the tool's own endpoints answered.
+struct Answer {
+    url: String,
+    list: Result<(Client, MemberListResponse), String>,
+    status: Result<Status, String>,
+}
+
+async fn ask(t: &Target, url: String) -> Answer {
+    let (list, status) = tokio::join!(t.member_list(&url), t.status(&url));
+    Answer { url, list, status }
+}
+
+/// Collects a snapshot from live etcd.
+pub async fn collect(t: &Target) -> Result<Snapshot> {
+    let collected_at = OffsetDateTime::now_utc();
+    let mut first: FuturesUnordered<_> = t.endpoints.iter().map(|u| ask(t, u.clone())).collect();
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut winner = None;
+    while let Some(a) = first.next().await {
+        let ok = a.list.is_ok();
+        answers.push(a);
+        if ok {
+            winner = Some(answers.len() - 1);
+            break;
+        }
+    }
+    let Some(w) = winner else { bail!(no_endpoint_answered(t, &answers)) };
+    let (client, list) = match &answers[w].list {
+        Ok((c, l)) => (c.clone(), l.clone()),
+        Err(_) => bail!("internal: winner without a member list"),
+    };
+    let mut members: Vec<Member> = list
+        .members()
+        .iter()
+        .map(|m| Member {
+            id: MemberId(m.id()),
+            name: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            client_urls: m.client_urls().to_vec(),
+            is_learner: m.is_learner(),
+            probe: None,
+            node: None,
+        })
+        .collect();
+
+    // Round two, while the rest of round one finishes: every member client URL not asked yet.
+    let asked: BTreeSet<Endpoint> = t.endpoints.iter().filter_map(|u| Endpoint::parse(u).ok()).collect();
+    let mut to_probe: Vec<(usize, String)> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        for u in &m.client_urls {
+            let seen = Endpoint::parse(u).map(|e| asked.contains(&e)).unwrap_or(false);
+            if !seen && !to_probe.iter().any(|(_, x)| x == u) {
+                to_probe.push((i, u.clone()));
+            }
+        }
+    }
+    let round_two =
+        futures::future::join_all(to_probe.iter().map(|(i, u)| async move { (*i, u.clone(), t.status(u).await) }));
+    let names = resolve::names_in(&members);
+    let (probed, rest, alarms, (host_addrs, resolve_gaps)) = tokio::join!(
+        round_two,
+        first.collect::<Vec<Answer>>(),
+        alarms(client, t.budget()),
+        resolve::resolve(names, t.dial)
+    );
+    answers.extend(rest);
+
+    let mut snap = Snapshot::new(Source::Live, collected_at);
+    snap.cluster_id = list.header().map(|h| MemberId(h.cluster_id()));
+    snap.host_addrs = host_addrs;
+    snap.gaps.extend(resolve_gaps);
+    match alarms {
+        Ok(a) => snap.alarms = a,
+        Err(e) => snap.gaps.push(Gap::new("etcd", format!("could not list alarms: {e}"))),
+    }
+
+    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); members.len()];
+    for (i, url, result) in probed {
+        credit(&members, &mut attempts, Some(i), url, result, &mut snap.gaps);
+    }
+    for a in answers {
+        let owner = members.iter().position(|m| has_client_url(m, &a.url));
+        credit(&members, &mut attempts, owner, a.url, a.status, &mut snap.gaps);
+    }
+    let reached_at_own_url = members
+        .iter()
+        .zip(&attempts)
+        .any(|(m, at)| at.iter().any(|a| a.result.is_ok() && has_client_url(m, &a.endpoint)));
+    for (m, at) in members.iter_mut().zip(attempts) {
+        if !at.is_empty() {
+            m.probe = Some(Probe { attempts: at });
+        }
+    }
+    if !reached_at_own_url && members.iter().any(|m| !m.client_urls.is_empty()) {
+        // Seen only through --endpoints (a port-forward, a load balancer): the members' own
+        // URLs are not reachable from here, which says nothing about whether they are up.
+        for m in members.iter_mut().filter(|m| m.reachable() != Some(true)) {
+            m.probe = None;
+        }
+        snap.gaps.push(Gap::new(
+            "etcd",
+            "no member answered at its advertised client URLs, only through --endpoints; whether the others are up \
+             cannot be told from here (run on a node that reaches them, e.g. a control-plane node)",
+        ));
+    }
+    snap.members = members;
+    Ok(snap)
+}
+
+/// Files one status answer under the member it belongs to (by the id in its header).
+fn credit(
+    members: &[Member],
+    attempts: &mut [Vec<Attempt>],
+    asked_for: Option<usize>,
+    url: String,
+    result: Result<Status, String>,
+    gaps: &mut Vec<Gap>,
+) {
+    match result {
+        Ok(s) => match members.iter().position(|m| m.id == s.member_id) {
+            Some(j) => {
+                if let Some(i) = asked_for.filter(|i| *i != j) {
+                    let msg = format!("answered as member {} ({}), not as this member", s.member_id, members[j].name);
+                    attempts[i].push(Attempt { endpoint: url.clone(), result: Err(msg) });
+                }
+                attempts[j].push(Attempt { endpoint: url, result: Ok(s) });
+            }
+            None => gaps.push(Gap::new(
+                "etcd",
+                format!("{url} answered as member {}, which is not in the member list", s.member_id),
+            )),
+        },
+        Err(e) => match asked_for {
+            Some(i) => attempts[i].push(Attempt { endpoint: url, result: Err(e) }),
+            None => gaps.push(Gap::new("etcd", format!("{url} did not answer: {e}"))),
+        },
+    }
+}
+
+fn has_client_url(m: &Member, url: &str) -> bool {
+    let Ok(e) = Endpoint::parse(url) else { return false };
+    m.client_urls.iter().any(|u| Endpoint::parse(u).is_ok_and(|x| x == e))
+}
+
+async fn alarms(mut c: Client, budget: Duration) -> Result<Vec<Alarm>, String> {
+    let fut = c.alarm(AlarmAction::Get, AlarmType::None, None);
+    match tokio::time::timeout(budget, fut).await {
+        Ok(Ok(r)) => Ok(r
+            .alarms()
+            .iter()
+            .map(|a| Alarm { member_id: MemberId(a.member_id()), alarm: a.alarm().as_str_name().to_string() })
+            .collect()),
+        Ok(Err(e)) => Err(error_line(&e)),
+        Err(_) => Err(timeout_msg(budget)),
+    }
+}
+
+fn to_status(r: etcd_client::StatusResponse) -> Status {
+    let opt = |v: i64| (v > 0).then_some(v);
+    Status {
+        member_id: MemberId(r.header().map(|h| h.member_id()).unwrap_or(0)),
+        version: r.version().to_string(),
+        db_size: r.db_size(),
+        db_size_in_use: opt(r.raft_used_db_size()),
+        leader: (r.leader() != 0).then(|| MemberId(r.leader())),
+        raft_term: r.raft_term(),
+        raft_index: r.raft_index(),
+        raft_applied_index: Some(r.raft_applied_index()),
+        is_learner: r.is_learner(),
+        errors: r.errors().to_vec(),
+        db_size_quota: opt(r.db_size_quota()),
+    }
+}
+
+/// "no etcd endpoint answered", each endpoint with its error, plus what to do.
+fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
+    let mut msg = String::from("no etcd endpoint answered:");
+    let mut all = String::new();
+    for a in answers {
+        let e = a.list.as_ref().err().cloned().unwrap_or_default();
+        msg.push_str(&format!("\n  {}: {e}", a.url));
+        all.push_str(&e);
+    }
+    let ca = t.tls.ca_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    if all.contains("UnknownIssuer") || all.contains("unknown authority") || all.contains("BadSignature") {
+        msg.push_str(&format!(
+            "\nThe CA in --cacert {ca} did not sign the etcd server's certificate: pass the etcd CA, not the \
+             Kubernetes one ({PATH_HINT})"
+        ));
+    } else if all.contains("NotValidForName") || all.contains("not valid for") {
+        msg.push_str("\nThe server's certificate does not name the address dialled: use an address from its SANs");
+    } else if all.contains("CertificateRequired")
+        || all.contains("certificate required")
+        || all.contains("bad certificate")
+    {
+        msg.push_str(&format!("\netcd wants a client certificate it trusts: pass --cert and --key ({PATH_HINT})"));
+    } else if all.contains("deadline") || all.contains("no answer within") {
+        msg.push_str(&format!(
+            "\nNothing answered within --dial-timeout {:?} + --command-timeout {:?}: check the address, a firewall, \
+             or raise the timeouts",
+            t.dial, t.command
+        ));
+    }
+    msg
+}

@@ -1,0 +1,5 @@
+//! One renderer per output format over one serde `Report` (etcdctl keeps one printer per `-w`).
+
+pub mod json;
+pub mod table;
+pub mod yaml;

@@ -1,0 +1,151 @@
+//! Tables for people: the member table, then findings worst first (each ending with where to
+//! read more), then what could not be read, then the plan. kubectl-style borderless columns.
+
+use comfy_table::{ContentArrangement, Table, presets};
+use etcd_doctor_checks::registry::CheckInfo;
+use etcd_doctor_checks::report::MemberRow;
+use etcd_doctor_checks::{Quorum, Report};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    t
+}
+
+/// The whole report.
+pub fn report(r: &Report) -> String {
+    let mut out = members(r);
+    out.push('\n');
+    if r.findings.is_empty() {
+        out.push_str("FINDINGS: none\n");
+    } else {
+        out.push_str("FINDINGS\n");
+        let mut t = table(&["SEVERITY", "CHECK", "SUBJECT", "DETAILS"]);
+        for f in &r.findings {
+            t.add_row(vec![
+                f.severity.as_str().to_uppercase(),
+                f.check.clone(),
+                f.subject.clone(),
+                format!("{}\nmore: kubectl etcd-doctor explain {}", f.message, f.check),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if !r.gaps.is_empty() {
+        out.push_str("\nCOULD NOT READ\n");
+        for g in &r.gaps {
+            out.push_str(&format!("  {}: {}\n", g.source, g.reason));
+        }
+    }
+    if !r.alarms.is_empty() {
+        out.push_str("\nALARMS\n");
+        for a in &r.alarms {
+            out.push_str(&format!("  {} on member {}\n", a.alarm, a.member_id));
+        }
+    }
+    out.push_str("\nPLAN\n");
+    if r.plan.steps.is_empty() {
+        out.push_str("  nothing to do automatically\n");
+    } else {
+        for s in &r.plan.steps {
+            let how = if s.automatic { "automatic" } else { "manual" };
+            out.push_str(&format!("  {}. [{how}] {}\n", s.n, s.description));
+            for c in &s.commands {
+                out.push_str(&format!("       {c}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// The member table with its quorum line.
+pub fn members(r: &Report) -> String {
+    let mut out = String::new();
+    let cluster = r.cluster_id.map(|c| format!("cluster {c}: ")).unwrap_or_default();
+    out.push_str(&format!("MEMBERS ({cluster}{})\n", quorum_line(&r.quorum)));
+    let with_node = r.members.iter().any(|m| m.node.is_some());
+    let mut header =
+        vec!["ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER", "REACHABLE", "LEADER", "VERSION", "DB SIZE"];
+    if with_node {
+        header.push("NODE");
+    }
+    let mut t = table(&header);
+    for m in &r.members {
+        t.add_row(member_cells(m, with_node));
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    out
+}
+
+fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
+    let yn = |b: Option<bool>| match b {
+        Some(true) => "yes".to_string(),
+        Some(false) => "no".to_string(),
+        None => "?".to_string(),
+    };
+    let name = if m.name.is_empty() { "(unstarted)".to_string() } else { m.name.clone() };
+    let mut cells = vec![
+        m.id.to_string(),
+        name,
+        m.peer_urls.join("\n"),
+        m.client_urls.join("\n"),
+        if m.is_learner { "yes".into() } else { "no".into() },
+        yn(m.reachable),
+        match m.leader {
+            Some(true) => "*".into(),
+            Some(false) => String::new(),
+            None => "?".into(),
+        },
+        m.version.clone().unwrap_or_else(|| "-".into()),
+        m.db_size_bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
+    ];
+    if with_node {
+        cells.push(m.node.clone().unwrap_or_else(|| "-".into()));
+    }
+    cells
+}
+
+/// `3 voters, quorum 2, 3 healthy, tolerates 1 failure`.
+pub fn quorum_line(q: &Quorum) -> String {
+    let tol = match q.fault_tolerance {
+        t if t < 0 => "QUORUM LOST".to_string(),
+        1 => "tolerates 1 failure".to_string(),
+        t => format!("tolerates {t} failures"),
+    };
+    format!("{} voters, quorum {}, {} healthy, {tol}", q.voters, q.quorum, q.healthy_voters)
+}
+
+/// The list of checks.
+pub fn checks(list: &[&CheckInfo]) -> String {
+    let mut t = table(&["ID", "SEVERITY", "TITLE"]);
+    for c in list {
+        t.add_row(vec![c.id.to_string(), c.severity.as_str().to_string(), c.title.to_string()]);
+    }
+    format!("{t}\n")
+}
+
+/// Sizes as etcdctl prints them (SI units).
+pub fn human_bytes(n: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(20480), "20.5 kB");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(2_185_646_080), "2.2 GB");
+    }
+}
