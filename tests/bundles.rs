@@ -1,0 +1,152 @@
+//! Every shipped bundle in `fixtures/bundles/` is run through the binary and compared with its
+//! `expect.json` (exit code, and the worst severity of each check that fires; a check not
+//! listed must stay silent). The meta-test then demands, for every registered check id, a
+//! docs page, a bundle where it fires and one where it stays silent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use etcd_doctor_checks::registry;
+use serde_json::Value;
+
+fn bundles() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles");
+    let mut v: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("fixtures/bundles exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("expect.json").exists())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 5, "expected shipped bundles under {}", root.display());
+    v
+}
+
+fn run(dir: &Path, format: &str) -> (i32, Value) {
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .arg("--bundle")
+        .arg(dir)
+        .args(["-o", format])
+        .output()
+        .expect("run the binary");
+    assert!(out.stderr.is_empty(), "{}: stderr {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    let doc: Value = if format == "json" {
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+    } else {
+        serde_yaml_ng::from_slice(&out.stdout).expect("stdout is one YAML document")
+    };
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+/// check id -> worst severity it raised.
+fn worst_by_check(report: &Value) -> BTreeMap<String, String> {
+    let rank = |s: &str| ["info", "warning", "critical"].iter().position(|x| *x == s).unwrap_or(0);
+    let mut m: BTreeMap<String, String> = BTreeMap::new();
+    for f in report["findings"].as_array().into_iter().flatten() {
+        let (c, s) = (f["check"].as_str().unwrap_or_default(), f["severity"].as_str().unwrap_or_default());
+        let e = m.entry(c.to_string()).or_insert_with(|| s.to_string());
+        if rank(s) > rank(e) {
+            *e = s.to_string();
+        }
+    }
+    m
+}
+
+#[test]
+fn every_bundle_matches_its_expectations() {
+    let mut failures = Vec::new();
+    for dir in bundles() {
+        let expect: Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("expect.json")).expect("read expect.json"))
+                .expect("expect.json");
+        let (code, report) = run(&dir, "json");
+        let want_exit = expect["exit"].as_i64().unwrap_or(-1) as i32;
+        if code != want_exit {
+            failures.push(format!("{}: exit {code}, want {want_exit}", dir.display()));
+        }
+        let got = worst_by_check(&report);
+        let want: BTreeMap<String, String> = expect["findings"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        if got != want {
+            failures.push(format!("{}: findings {got:?}, want {want:?}", dir.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn json_reports_follow_the_contract() {
+    for dir in bundles() {
+        let (_, r) = run(&dir, "json");
+        assert_eq!(r["apiVersion"], "etcd-doctor/v1");
+        assert_eq!(r["kind"], "Report");
+        assert_eq!(r["source"], "bundle");
+        for m in r["members"].as_array().expect("members array") {
+            let id = m["id"].as_str().expect("member id is a string");
+            assert!(!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(!id.starts_with('0') || id == "0", "ids are unpadded: {id}");
+            for k in
+                ["name", "peerURLs", "clientURLs", "isLearner", "reachable", "leader", "version", "dbSizeBytes", "node"]
+            {
+                assert!(m.get(k).is_some(), "{}: member field {k} missing", dir.display());
+            }
+        }
+        for k in ["voters", "quorum", "healthyVoters", "faultTolerance"] {
+            assert!(r["quorum"][k].is_i64(), "{}: quorum.{k}", dir.display());
+        }
+        let sev = ["critical", "warning", "info"];
+        for f in r["findings"].as_array().expect("findings array") {
+            assert!(sev.contains(&f["severity"].as_str().unwrap_or_default()));
+            assert!(f["memberID"].is_null() || f["memberID"].is_string());
+            assert!(registry::find(f["check"].as_str().unwrap_or_default()).is_some());
+        }
+        assert!(r["gaps"].is_array());
+        assert!(r["plan"]["fingerprint"].as_str().is_some_and(|f| f.starts_with("sha256:")));
+        assert!(r["plan"]["steps"].is_array());
+        assert!(r.get("applied").is_none(), "applied only after --fix");
+    }
+}
+
+#[test]
+fn yaml_is_the_same_document_as_json() {
+    for dir in bundles() {
+        let (_, mut j) = run(&dir, "json");
+        let (_, mut y) = run(&dir, "yaml");
+        for d in [&mut j, &mut y] {
+            d.as_object_mut().map(|o| o.remove("collectedAt"));
+        }
+        assert_eq!(j, y, "{}", dir.display());
+    }
+}
+
+#[test]
+fn meta_every_check_has_docs_and_a_bundle_where_it_fires_and_one_where_it_is_silent() {
+    let mut fires: BTreeSet<String> = BTreeSet::new();
+    let mut silent: BTreeSet<String> = BTreeSet::new();
+    for dir in bundles() {
+        let expect: Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("expect.json")).expect("read")).expect("json");
+        for c in registry::ALL {
+            let id = c.info().id;
+            if expect["findings"].get(id).is_some() {
+                fires.insert(id.to_string());
+            } else {
+                silent.insert(id.to_string());
+            }
+        }
+    }
+    for c in registry::ALL {
+        let info = c.info();
+        assert!(fires.contains(info.id), "no bundle where {} fires", info.id);
+        assert!(silent.contains(info.id), "no bundle where {} stays silent", info.id);
+        assert!(info.docs.starts_with(&format!("# {}", info.id)), "docs/checks/{}.md must start with its id", info.id);
+        for section in ["## What it detects", "## Why it matters", "## Example", "## How to fix", "## How to silence"] {
+            assert!(info.docs.contains(section), "docs/checks/{}.md lacks {section:?}", info.id);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! CLI tests on the built binary: exit codes, stdout vs stderr, and the error messages an
+//! operator sees for bad input. No etcd needed: every case fails before dialling or reads a
+//! bundle made here.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+
+fn doctor() -> assert_cmd::Command {
+    let mut c = cargo_bin_cmd!("kubectl-etcd_doctor");
+    for v in ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY"] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).expect("write fixture file");
+}
+
+const ML: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":323676404339268582,"raft_term":2},"members":[{"ID":323676404339268582,"name":"a","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]}]}"#;
+
+#[test]
+fn no_endpoint_is_exit_3_and_says_what_to_pass() {
+    doctor()
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("no etcd endpoint given").and(predicate::str::contains("--endpoints")));
+}
+
+#[test]
+fn endpoint_without_scheme_is_exit_3() {
+    doctor()
+        .args(["--endpoints", "10.0.0.1:2379"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("has no scheme").and(predicate::str::contains("https://10.0.0.1:2379")));
+}
+
+#[test]
+fn https_without_cacert_is_refused_before_dialling() {
+    doctor()
+        .args(["--endpoints", "https://10.0.0.1:2379"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no --cacert").and(predicate::str::contains("/etc/kubernetes/pki/etcd")));
+}
+
+#[test]
+fn missing_cert_files_are_named() {
+    doctor()
+        .args(["--endpoints", "https://10.0.0.1:2379", "--cacert", "/nonexistent/ca.crt"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("cannot read --cacert /nonexistent/ca.crt"));
+}
+
+#[test]
+fn garbage_pem_is_named_and_key_contents_are_never_printed() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "ca.crt", "hello");
+    write(d.path(), "c.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    write(d.path(), "k.key", "SECRET-KEY-MATERIAL");
+    let ca = d.path().join("ca.crt");
+    doctor()
+        .args(["--endpoints", "https://10.0.0.1:2379", "--cacert"])
+        .arg(&ca)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("holds no PEM certificate").and(predicate::str::contains("ca.crt")));
+    // A valid-looking CA, then a key that is not a key: the error names the file, not its bytes.
+    let real = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    write(d.path(), "ca.crt", &real.cert.pem());
+    write(d.path(), "c.crt", &real.cert.pem());
+    let out = doctor()
+        .args(["--endpoints", "https://10.0.0.1:2379", "--cacert"])
+        .arg(&ca)
+        .arg("--cert")
+        .arg(d.path().join("c.crt"))
+        .arg("--key")
+        .arg(d.path().join("k.key"))
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("k.key"), "{err}");
+    assert!(!err.contains("SECRET-KEY-MATERIAL"), "key bytes leaked: {err}");
+}
+
+#[test]
+fn cert_without_key_is_exit_3() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "ca.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    doctor()
+        .args(["--endpoints", "https://10.0.0.1:2379", "--cacert"])
+        .arg(d.path().join("ca.crt"))
+        .arg("--cert")
+        .arg(d.path().join("ca.crt"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("without --key"));
+}
+
+#[test]
+fn unreachable_endpoints_are_each_listed_with_their_error() {
+    doctor()
+        .args(["--endpoints", "http://127.0.0.1:9,http://127.0.0.1:7", "--dial-timeout", "1s"])
+        .assert()
+        .code(3)
+        .stderr(
+            predicate::str::contains("no etcd endpoint answered")
+                .and(predicate::str::contains("http://127.0.0.1:9: "))
+                .and(predicate::str::contains("http://127.0.0.1:7: "))
+                .and(predicate::str::contains("onnection refused")),
+        );
+}
+
+#[test]
+fn a_flag_wins_over_its_environment_variable() {
+    // The env value would fail with "has no scheme"; the flag's value is used instead.
+    doctor()
+        .env("ETCDCTL_ENDPOINTS", "not-a-url")
+        .args(["--endpoints", "http://127.0.0.1:9"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no etcd endpoint answered"));
+    doctor().env("ETCDCTL_ENDPOINTS", "not-a-url").assert().code(3).stderr(predicate::str::contains("has no scheme"));
+}
+
+#[test]
+fn bad_durations_and_unknown_check_ids_are_exit_3() {
+    doctor().args(["--dial-timeout", "2x"]).assert().code(3).stderr(predicate::str::contains("invalid duration"));
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "member-list.json", ML);
+    doctor()
+        .arg("--bundle")
+        .arg(d.path())
+        .args(["--skip", "stale"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("unknown check id \"stale\"").and(predicate::str::contains("stale-member")));
+}
+
+#[test]
+fn malformed_bundle_json_names_the_file_and_line() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "member-list.json", "{\n  \"members\": [\n    {\"ID\": 1,,}\n  ]\n}\n");
+    doctor()
+        .arg("--bundle")
+        .arg(d.path())
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("member-list.json").and(predicate::str::contains("line 3")));
+}
+
+#[test]
+fn bundle_without_member_list_says_how_to_capture_it() {
+    let d = tempfile::tempdir().expect("tempdir");
+    doctor()
+        .arg("--bundle")
+        .arg(d.path())
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("etcdctl member list -w json"));
+    doctor()
+        .args(["--bundle", "/nonexistent-bundle"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a directory"));
+}
+
+#[test]
+fn rounded_float_ids_are_rejected_or_flagged_never_panicking() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "member-list.json", r#"{"members":[{"ID":1.3919521250792505e19,"name":"etcd1"}]}"#);
+    doctor()
+        .arg("--bundle")
+        .arg(d.path())
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not an exact unsigned 64-bit id"));
+    // jq-rounded integers parse, but the report says they look rounded.
+    write(
+        d.path(),
+        "member-list.json",
+        r#"{"members":[{"ID":13919521250792505000,"name":"etcd1","clientURLs":["https://10.0.0.1:2379"]},{"ID":2234793613784549000,"name":"etcd2","clientURLs":["https://10.0.0.2:2379"]}]}"#,
+    );
+    doctor()
+        .arg("--bundle")
+        .arg(d.path())
+        .args(["-o", "json"])
+        .assert()
+        .stdout(predicate::str::contains("rounded by a float JSON tool"));
+}
+
+#[test]
+fn checks_lists_every_required_id_as_json() {
+    let out = doctor().args(["checks", "-o", "json"]).assert().code(0).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("checks -o json is JSON");
+    let ids: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|c| c["id"].as_str()).collect();
+    for id in ["stale-member", "unstarted-member", "duplicate-peer-url", "quorum-at-risk"] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+}
+
+#[test]
+fn explain_prints_the_docs_page_and_rejects_unknown_ids() {
+    doctor()
+        .args(["explain", "stale-member"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("# stale-member").and(predicate::str::contains("How to silence")));
+    doctor().args(["explain", "no-such-check"]).assert().code(3).stderr(predicate::str::contains("unknown check id"));
+}
+
+#[test]
+fn version_and_help_exit_0_and_help_documents_exit_codes() {
+    doctor().arg("--version").assert().code(0).stdout(predicate::str::contains("kubectl-etcd_doctor"));
+    doctor()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Exit codes").and(predicate::str::contains("4  --fix")));
+}
+
+#[test]
+fn json_output_is_one_document_on_stdout_and_nothing_on_stderr() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "member-list.json", ML);
+    let out = doctor().arg("--bundle").arg(d.path()).args(["-o", "json"]).assert().get_output().clone();
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["kind"], "Report");
+    assert_eq!(v["source"], "bundle");
+    // -w is etcdctl's spelling of -o.
+    let w = doctor().arg("--bundle").arg(d.path()).args(["-w", "yaml"]).assert().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&w).contains("apiVersion: etcd-doctor/v1"));
+}

@@ -1,0 +1,8 @@
+//! Test support shared by the integration tests and the benchmark: a PKI and real etcd
+//! clusters on loopback addresses of their own. Include with `mod support;`.
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod pki;
+
+pub use cluster::Cluster;
