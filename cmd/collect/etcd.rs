@@ -64,18 +64,27 @@ impl Target {
         self.dial + self.command
     }
 
-    /// A client for one endpoint (TLS only for https URLs: etcd-client refuses TLS options
-    /// on http URLs, and a cluster may mix them during a migration).
+    /// A connected client for one endpoint. The connection (TCP, TLS handshake, HTTP/2) is made
+    /// eagerly within `--dial-timeout`, as etcdctl's dial is: a SIGSTOPped or overloaded member
+    /// accepts TCP but never finishes the handshake, and must cost the dial timeout only.
+    /// TLS only for https URLs (a cluster may mix them during a migration).
     pub async fn client(&self, url: &str) -> Result<Client, String> {
-        let mut opts = ConnectOptions::new().with_connect_timeout(self.dial).with_timeout(self.command);
+        let mut ep = tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|e| error_line(&etcd_client::Error::TransportError(e)))?
+            .connect_timeout(self.dial)
+            .timeout(self.command);
         if url.to_ascii_lowercase().starts_with("https://") {
-            opts = opts.with_tls(self.tls.options());
+            ep = ep.tls_config(self.tls.options()).map_err(|e| error_line(&etcd_client::Error::TransportError(e)))?;
         }
-        match tokio::time::timeout(self.budget(), Client::connect([url], Some(opts))).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(error_line(&e)),
-            Err(_) => Err(format!("no answer within {:?}", self.budget())),
-        }
+        let channel = match tokio::time::timeout(self.dial, ep.connect()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(error_line(&etcd_client::Error::TransportError(e))),
+            Err(_) => {
+                return Err(format!("no connection within --dial-timeout {:?} (context deadline exceeded)", self.dial));
+            }
+        };
+        let opts = ConnectOptions::new().with_timeout(self.command);
+        Client::from_channel(etcd_client::Channel::Tonic(channel), Some(opts)).await.map_err(|e| error_line(&e))
     }
 
     /// Status of one endpoint, bounded.
