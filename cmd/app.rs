@@ -10,10 +10,13 @@ use etcd_doctor_checks::{Report, Snapshot, plan};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::cli::{Cli, Command, Global, Output};
+use crate::cli::{Cli, Command, Global, Output, PlanKind};
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
+use crate::fix::{self, executor::Executor};
 use crate::render;
+use etcd_doctor_checks::plan::PlanFile;
+use etcd_doctor_checks::report::Applied;
 
 /// Parses `args` and runs; returns the exit code, or an error meaning "could not run".
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
@@ -41,13 +44,148 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Check => {
-            let sel = Selection::new(&g.checks, &g.skip)?;
-            let snap = collect(g)?;
-            let findings = registry::run_all(&snap, &sel);
-            let plan = plan::Plan { fingerprint: plan::fingerprint(&snap), steps: Vec::new() };
-            let report = Report::build(&snap, findings, plan);
-            print(&render_report(&report, g.output)?)?;
-            Ok(report.exit_code())
+            let (_, report) = diagnose(g)?;
+            if !g.fix {
+                print(&render_report(&report, g.output)?)?;
+                return Ok(report.exit_code());
+            }
+            if g.bundle.is_some() {
+                bail!("--fix needs a live cluster: a bundle is a read-only capture");
+            }
+            fix_run(g, report)
+        }
+        Command::Plan { what } => {
+            let (snap, report) = diagnose(g)?;
+            let plan = match what {
+                None => report.plan.clone(),
+                Some(PlanKind::Restart) => etcd_doctor_checks::procedure::restart(&snap),
+                Some(PlanKind::AddMember { name, peer_url }) => {
+                    match etcd_doctor_checks::procedure::add_member(&snap, &name, &peer_url) {
+                        Ok(p) => p,
+                        Err(e @ etcd_doctor_checks::procedure::AddMemberError::AlreadyMember { .. }) => {
+                            let _ = writeln!(std::io::stderr(), "{e}");
+                            let empty = plan::Plan { fingerprint: plan::fingerprint(&snap), steps: Vec::new() };
+                            let doc = PlanFile::new(&snap, &empty);
+                            print(&render_plan(&doc, g.output)?)?;
+                            return Ok(exit::CLEAN);
+                        }
+                        Err(e) => bail!(e),
+                    }
+                }
+            };
+            let doc = PlanFile::new(&snap, &plan);
+            print(&render_plan(&doc, g.output)?)?;
+            Ok(exit::CLEAN)
+        }
+        Command::Apply { file } => apply(g, &file),
+    }
+}
+
+/// Collects and judges: the snapshot and its report (with the plan).
+fn diagnose(g: &Global) -> Result<(Snapshot, Report)> {
+    let sel = Selection::new(&g.checks, &g.skip)?;
+    let snap = collect(g)?;
+    let findings = registry::run_all(&snap, &sel);
+    let plan = plan::plan(&snap, &findings);
+    let report = Report::build(&snap, findings, plan);
+    Ok((snap, report))
+}
+
+fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
+    match o {
+        Output::Table => Ok(render::table::plan_file(doc)),
+        Output::Json => render::json::render(doc),
+        Output::Yaml => render::yaml::render(doc),
+    }
+}
+
+/// `--fix`: show the plan, confirm, apply, check again.
+fn fix_run(g: &Global, before: Report) -> Result<i32> {
+    if g.output == Output::Table {
+        print(&render_report(&before, g.output)?)?;
+    }
+    let automatic = before.plan.steps.iter().filter(|s| s.automatic).count();
+    if automatic == 0 {
+        if before.plan.steps.is_empty() {
+            if g.output != Output::Table {
+                print(&render_report(&before, g.output)?)?;
+            }
+            return Ok(before.exit_code());
+        }
+        return refuse(g, before, "nothing here can be fixed automatically: the manual steps above need a person");
+    }
+    if let Err(fix::Refusal(why)) = fix::confirm(&before.plan, g.yes)? {
+        return refuse(g, before, &why);
+    }
+    execute_and_recheck(g, &before.plan)
+}
+
+fn refuse(g: &Global, mut report: Report, why: &str) -> Result<i32> {
+    let _ = writeln!(std::io::stderr(), "refused: {why}");
+    if g.output != Output::Table {
+        report.applied = Some(Vec::new());
+        print(&render_report(&report, g.output)?)?;
+    }
+    Ok(exit::REFUSED)
+}
+
+/// Runs the executor, collects again, and reports what was applied and what is left.
+fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
+    let target = target(g)?;
+    let step_delay = match std::env::var("ETCD_DOCTOR_STEP_DELAY") {
+        Ok(v) => crate::duration::parse(&v).map_err(|e| anyhow::anyhow!("ETCD_DOCTOR_STEP_DELAY: {e}"))?,
+        Err(_) => std::time::Duration::ZERO,
+    };
+    let ex = Executor { target: &target, step_delay, wait_learner: g.wait_learner };
+    let rt = runtime()?;
+    let applied: Vec<Applied> = rt.block_on(ex.run(plan));
+    if g.output == Output::Table {
+        let mut text = String::from("\nAPPLIED\n");
+        for a in &applied {
+            text.push_str(&format!("  {}. {}: {}\n", a.n, a.result, a.message));
+        }
+        text.push_str("\nAFTER\n");
+        print(&text)?;
+    }
+    let (_, mut after) = diagnose(g)?;
+    let stopped = applied.iter().any(|a| a.result == "refused" || a.result == "failed");
+    after.applied = Some(applied);
+    print(&render_report(&after, g.output)?)?;
+    Ok(if stopped { exit::REFUSED } else { after.exit_code() })
+}
+
+/// `apply -f`: refuse a plan made for another state, else run it.
+fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
+    if g.bundle.is_some() {
+        bail!("apply needs a live cluster: a bundle is a read-only capture");
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
+    let doc: PlanFile = serde_yaml_ng::from_str(&text).with_context(|| {
+        format!("cannot parse plan file {} (made by `kubectl etcd-doctor plan -o yaml`?)", file.display())
+    })?;
+    let snap = collect(g)?;
+    match doc.check_against(&snap) {
+        Err(changes) => {
+            let mut msg = String::from("refused: the cluster changed since the plan was made; make a new plan:");
+            for c in changes {
+                msg.push_str(&format!("\n  - {c}"));
+            }
+            let _ = writeln!(std::io::stderr(), "{msg}");
+            Ok(exit::REFUSED)
+        }
+        Ok(k) => {
+            if k > 0 {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "resuming: the first {k} automatic step(s) of this plan already happened"
+                );
+            }
+            let plan = doc.plan();
+            if let Err(fix::Refusal(why)) = fix::confirm(&plan, g.yes)? {
+                let _ = writeln!(std::io::stderr(), "refused: {why}");
+                return Ok(exit::REFUSED);
+            }
+            execute_and_recheck(g, &plan)
         }
     }
 }
@@ -77,14 +215,21 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
     if let Some(dir) = &g.bundle {
         return bundle::load(dir, OffsetDateTime::now_utc());
     }
+    let target = target(g)?;
+    runtime()?.block_on(etcd::collect(&target))
+}
+
+fn target(g: &Global) -> Result<etcd::Target> {
     let tls = TlsFiles::load(g.cacert.as_deref(), g.cert.as_deref(), g.key.as_deref())?;
-    let target = etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(etcd::collect(&target))
+        .context("cannot start the async runtime")
 }
 
 fn list_checks(g: &Global) -> Result<i32> {

@@ -47,12 +47,45 @@ pub enum Command {
     /// List every check: id, severity, title.
     #[command(after_help = "Example:\n  kubectl etcd-doctor checks -o json")]
     Checks,
+    /// Write the fix plan (or an add-member / restart plan) with the state it was made from.
+    #[command(
+        after_help = "Examples:\n  kubectl etcd-doctor plan -o yaml > plan.yaml\n  kubectl etcd-doctor plan add-member --name etcd-4 --peer-url https://10.0.0.14:2380 -o yaml > add.yaml\n  kubectl etcd-doctor plan restart"
+    )]
+    Plan {
+        /// Which plan; the fix plan when omitted.
+        #[command(subcommand)]
+        what: Option<PlanKind>,
+    },
+    /// Apply a reviewed plan file; refused if the cluster changed since it was made.
+    #[command(after_help = "Example:\n  kubectl etcd-doctor apply -f plan.yaml --yes")]
+    Apply {
+        /// The plan file (YAML or JSON, from `plan -o yaml`).
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print a check's docs page: what it detects, why it matters, how to fix and silence it.
     #[command(after_help = "Example:\n  kubectl etcd-doctor explain stale-member")]
     Explain {
         /// The check id, e.g. stale-member.
         id: String,
     },
+}
+
+/// Plans an operator asks for.
+#[derive(Debug, Subcommand)]
+pub enum PlanKind {
+    /// Add a member safely: as a learner, start it, then promote it.
+    AddMember {
+        /// The new member's name (its --name).
+        #[arg(long)]
+        name: String,
+        /// Its peer URL, e.g. https://10.0.0.14:2380.
+        #[arg(long = "peer-url", value_name = "URL")]
+        peer_url: String,
+    },
+    /// A rolling restart: followers first, the leader last, never more at once than the
+    /// fault tolerance allows.
+    Restart,
 }
 
 /// Output formats.
@@ -97,6 +130,15 @@ pub struct Global {
     /// Skip these checks (comma-separated ids).
     #[arg(long, global = true, value_delimiter = ',', value_name = "IDS")]
     pub skip: Vec<String>,
+    /// Apply the plan's automatic steps (asks first on a terminal; see --yes).
+    #[arg(long, global = true)]
+    pub fix: bool,
+    /// Do not ask before --fix or apply changes the cluster.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// How long a promotion waits for a new learner to catch up.
+    #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub wait_learner: Duration,
     /// Output format.
     #[arg(
         short = 'o',

@@ -69,8 +69,28 @@ pub struct Finding {
     pub message: String,
     /// The facts that led here.
     pub evidence: Evidence,
+    /// What the check proposes; the planner decides whether and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
+/// A fix a check proposes for its finding. The planner merges, orders and simulates them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Remedy {
+    /// Remove a member that is not running (unreachable or never started).
+    RemoveMember {
+        /// The member.
+        #[serde(rename = "memberID")]
+        member_id: MemberId,
+    },
+    /// Promote a learner that caught up with the leader.
+    PromoteLearner {
+        /// The learner.
+        #[serde(rename = "memberID")]
+        member_id: MemberId,
+    },
+}
 impl Finding {
     /// A finding of `check` about `subject`.
     pub fn new(check: &str, severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {
@@ -82,7 +102,14 @@ impl Finding {
             subject: subject.into(),
             message: message.into(),
             evidence: Evidence::new(),
+            remedy: None,
         }
+    }
+
+    /// Proposes a remedy.
+    pub fn remedy(mut self, r: Remedy) -> Self {
+        self.remedy = Some(r);
+        self
     }
 
     /// Names the member it is about.

@@ -10,13 +10,14 @@ pub mod finding;
 pub mod id;
 pub mod model;
 pub mod plan;
+pub mod procedure;
 pub mod quorum;
 pub mod registry;
 pub mod report;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use finding::{Evidence, Finding, Severity};
+pub use finding::{Evidence, Finding, Remedy, Severity};
 pub use id::MemberId;
 pub use model::{Alarm, Attempt, Gap, Health, Member, Probe, Snapshot, Source, Status};
 pub use quorum::Quorum;

@@ -55,6 +55,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::unstarted_member::UnstartedMember,
     &checks::duplicate_peer_url::DuplicatePeerUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
+    &checks::learner_pending::LearnerPending,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.

@@ -59,6 +59,23 @@ pub fn report(r: &Report) -> String {
     out
 }
 
+/// A plan file for people.
+pub fn plan_file(doc: &etcd_doctor_checks::plan::PlanFile) -> String {
+    let mut out = format!("PLAN ({} member(s), {})\n", doc.state.len(), doc.fingerprint);
+    if doc.steps.is_empty() {
+        out.push_str("  nothing to do\n");
+    }
+    for s in &doc.steps {
+        let how = if s.automatic { "automatic" } else { "manual" };
+        out.push_str(&format!("  {}. [{how}] {}\n", s.n, s.description));
+        for c in &s.commands {
+            out.push_str(&format!("       {c}\n"));
+        }
+    }
+    out.push_str("\nWrite it with -o yaml and apply it with: kubectl etcd-doctor apply -f plan.yaml\n");
+    out
+}
+
 /// The member table with its quorum line.
 pub fn members(r: &Report) -> String {
     let mut out = String::new();

@@ -4,5 +4,6 @@
 
 pub mod cluster;
 pub mod pki;
+pub mod proxy;
 
 pub use cluster::Cluster;

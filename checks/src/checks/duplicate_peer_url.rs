@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::endpoint::Endpoint;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Health, Member, Snapshot};
 use crate::registry::{Check, CheckInfo};
 
@@ -73,7 +73,8 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
             .with("endpoint", socket)
             .with("members", [member_evidence(a), member_evidence(b)]);
             if let Some(s) = suspect {
-                f = f.member(s.id, s.node.as_deref());
+                // Only the one that is not running is ever proposed for removal.
+                f = f.member(s.id, s.node.as_deref()).remedy(Remedy::RemoveMember { member_id: s.id });
             }
             out.push(f);
         }

@@ -2,6 +2,7 @@
 //! `registry::ALL` and its docs page in `docs/checks/<id>.md`.
 
 pub mod duplicate_peer_url;
+pub mod learner_pending;
 pub mod quorum_at_risk;
 pub mod stale_member;
 pub mod unstarted_member;

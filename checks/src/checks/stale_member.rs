@@ -5,7 +5,7 @@
 
 use super::{member_evidence, subject};
 use crate::declare_check;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Health, Snapshot};
 use crate::quorum::Quorum;
 use crate::registry::{Check, CheckInfo};
@@ -58,6 +58,7 @@ impl Check for StaleMember {
                     .member(m.id, m.node.as_deref())
                     .with("member", member_evidence(m))
                     .with("faultTolerance", q.fault_tolerance)
+                    .remedy(Remedy::RemoveMember { member_id: m.id })
             })
             .collect()
     }

@@ -1,0 +1,336 @@
+//! Applies a plan's automatic steps, one membership change at a time, idempotently (the kubeadm
+//! lesson: `member add`/`remove` can time out although etcd applied them, and a blind retry
+//! then fails with "already exists"). Per step: list the members again; check that the step
+//! still applies and is still safe; act once; on an error or timeout, list again to learn
+//! what happened; verify. The first surprise stops the run.
+
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, MemberAddOptions};
+use etcd_doctor_checks::endpoint::Endpoint;
+use etcd_doctor_checks::plan::{Plan, Step, action};
+use etcd_doctor_checks::quorum::quorum_of;
+use etcd_doctor_checks::report::Applied;
+use etcd_doctor_checks::{MemberId, Status};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::collect::etcd::Target;
+use crate::collect::etcd_error_line;
+
+/// One member as a fresh list shows it, with what a probe found just now.
+#[derive(Debug, Clone)]
+struct Live {
+    id: MemberId,
+    name: String,
+    peer_urls: Vec<String>,
+    client_urls: Vec<String>,
+    learner: bool,
+    status: Option<Status>,
+}
+
+impl Live {
+    fn healthy(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| s.leader.is_some())
+    }
+}
+
+/// Settings for a run.
+pub struct Executor<'a> {
+    /// How to reach etcd.
+    pub target: &'a Target,
+    /// A pause before each step (a testing aid: `ETCD_DOCTOR_STEP_DELAY`).
+    pub step_delay: Duration,
+    /// How long a promotion waits for a new learner to catch up.
+    pub wait_learner: Duration,
+}
+
+fn applied(step: &Step, result: &str, message: impl Into<String>) -> Applied {
+    Applied { n: step.n, result: result.into(), message: message.into() }
+}
+
+impl Executor<'_> {
+    /// Runs the automatic steps in order; stops at the first `refused` or `failed`.
+    pub async fn run(&self, plan: &Plan) -> Vec<Applied> {
+        let mut out = Vec::new();
+        for step in plan.steps.iter().filter(|s| s.automatic) {
+            if !self.step_delay.is_zero() {
+                tokio::time::sleep(self.step_delay).await;
+            }
+            let a = match step.action.as_str() {
+                action::REMOVE_MEMBER => self.remove(step).await,
+                action::PROMOTE_LEARNER => self.promote(step).await,
+                action::ADD_LEARNER => self.add_learner(step).await,
+                other => applied(step, "refused", format!("unknown automatic action {other:?}")),
+            };
+            let stop = a.result == "refused" || a.result == "failed";
+            out.push(a);
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The member list from the first of the tool's endpoints that answers, and its client.
+    async fn list(&self) -> Result<(Vec<Live>, Client), String> {
+        let t = self.target;
+        let mut asks: FuturesUnordered<_> = t.endpoints().iter().map(|u| t.member_list(u)).collect();
+        let mut errors = Vec::new();
+        while let Some(r) = asks.next().await {
+            match r {
+                Ok((client, list)) => {
+                    let members = list
+                        .members()
+                        .iter()
+                        .map(|m| Live {
+                            id: MemberId(m.id()),
+                            name: m.name().to_string(),
+                            peer_urls: m.peer_urls().to_vec(),
+                            client_urls: m.client_urls().to_vec(),
+                            learner: m.is_learner(),
+                            status: None,
+                        })
+                        .collect();
+                    return Ok((members, client));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(format!("no endpoint answered the member list: {}", errors.join("; ")))
+    }
+
+    /// Probes every member's client URLs now, all at once; a status counts for the member
+    /// whose id is in its header.
+    async fn probe(&self, members: &mut [Live]) {
+        let t = self.target;
+        let urls: Vec<String> = members.iter().flat_map(|m| m.client_urls.clone()).collect();
+        let results = futures::future::join_all(urls.iter().map(|u| t.status(u))).await;
+        for s in results.into_iter().flatten() {
+            if let Some(m) = members.iter_mut().find(|m| m.id == s.member_id)
+                && (m.status.is_none() || s.leader.is_some())
+            {
+                m.status = Some(s);
+            }
+        }
+    }
+
+    /// Whether the voters `members` (after a change) have a quorum of healthy ones.
+    fn quorum_ok(members: &[Live]) -> (bool, usize, usize) {
+        let voters = members.iter().filter(|m| !m.learner).count();
+        let healthy = members.iter().filter(|m| !m.learner && m.healthy()).count();
+        (voters > 0 && healthy >= quorum_of(voters), healthy, voters)
+    }
+
+    async fn remove(&self, step: &Step) -> Applied {
+        let Some(id) = step.member_id else { return applied(step, "refused", "remove-member without a member id") };
+        let (mut members, mut client) = match self.list().await {
+            Ok(x) => x,
+            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+        };
+        if !members.iter().any(|m| m.id == id) {
+            return applied(step, "already-done", format!("member {id} is not in the member list any more"));
+        }
+        self.probe(&mut members).await;
+        let Some(target) = members.iter().find(|m| m.id == id).cloned() else {
+            return applied(step, "already-done", format!("member {id} is not in the member list any more"));
+        };
+        if target.status.is_some() {
+            return applied(
+                step,
+                "refused",
+                format!(
+                    "member {id} ({}) answers again: a reachable member is never removed; nothing was changed",
+                    target.name
+                ),
+            );
+        }
+        let (ok_now, healthy, voters) = Self::quorum_ok(&members);
+        let rest: Vec<Live> = members.iter().filter(|m| m.id != id).cloned().collect();
+        let (ok_after, _, _) = Self::quorum_ok(&rest);
+        if !ok_now || !ok_after {
+            return applied(
+                step,
+                "refused",
+                format!(
+                    "{healthy} of {voters} voters are healthy now: removing {id} is not safe or cannot commit; nothing was changed"
+                ),
+            );
+        }
+        let budget = self.target.budget();
+        let outcome = tokio::time::timeout(budget, client.member_remove(id.0)).await;
+        let err = match outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(etcd_error_line(&e)),
+            Err(_) => Some(format!("no reply within {budget:?}")),
+        };
+        if let Some(e) = &err
+            && e.contains("member not found")
+        {
+            return applied(step, "already-done", format!("etcd says member {id} is not found (removed meanwhile)"));
+        }
+        // Whatever the reply, a fresh list says what happened.
+        match self.list().await {
+            Ok((after, _)) if !after.iter().any(|m| m.id == id) => match err {
+                None => {
+                    applied(step, "done", format!("removed member {id} ({}); the member list confirms it", target.name))
+                }
+                Some(e) => applied(
+                    step,
+                    "done",
+                    format!("the reply was lost ({e}), but a fresh member list shows member {id} removed"),
+                ),
+            },
+            Ok(_) => applied(
+                step,
+                "failed",
+                format!("member {id} is still in the member list{}", err.map(|e| format!(": {e}")).unwrap_or_default()),
+            ),
+            Err(le) => applied(
+                step,
+                "failed",
+                format!(
+                    "outcome unknown: {}; listing again failed: {le}. Run again: it lists the members before acting",
+                    err.unwrap_or_else(|| "removed".into())
+                ),
+            ),
+        }
+    }
+
+    /// Finds the learner a step is about: by id, or by peer URL for a member this plan added.
+    fn learner_of<'m>(step: &Step, members: &'m [Live]) -> Option<&'m Live> {
+        match (step.member_id, &step.peer_url) {
+            (Some(id), _) => members.iter().find(|m| m.id == id),
+            (None, Some(url)) => members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, url))),
+            _ => None,
+        }
+    }
+
+    async fn promote(&self, step: &Step) -> Applied {
+        let deadline = Instant::now() + self.wait_learner;
+        loop {
+            let (mut members, mut client) = match self.list().await {
+                Ok(x) => x,
+                Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+            };
+            let Some(m) = Self::learner_of(step, &members).cloned() else {
+                return applied(step, "refused", "the learner is not in the member list; nothing was changed");
+            };
+            if !m.learner {
+                return applied(step, "already-done", format!("member {} ({}) is already a voter", m.id, m.name));
+            }
+            self.probe(&mut members).await;
+            let (ok_now, _, _) = Self::quorum_ok(&members);
+            if !ok_now {
+                return applied(
+                    step,
+                    "refused",
+                    "the cluster has no quorum of healthy voters now; nothing was changed",
+                );
+            }
+            let budget = self.target.budget();
+            let err = match tokio::time::timeout(budget, client.member_promote(m.id.0)).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(etcd_error_line(&e)),
+                Err(_) => Some(format!("no reply within {budget:?}")),
+            };
+            match err {
+                Some(e) if e.contains("in sync") => {
+                    if Instant::now() >= deadline {
+                        return applied(
+                            step,
+                            "failed",
+                            format!("learner {} did not catch up within {:?}: {e}", m.id, self.wait_learner),
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                err => {
+                    return match self.list().await {
+                        Ok((after, _)) if after.iter().any(|x| x.id == m.id && !x.learner) => match err {
+                            None => applied(step, "done", format!("promoted {} ({}) to a voter", m.id, m.name)),
+                            Some(e) => {
+                                applied(step, "done", format!("the reply was lost ({e}), but {} is a voter now", m.id))
+                            }
+                        },
+                        Ok(_) => applied(
+                            step,
+                            "failed",
+                            format!("{} is still a learner{}", m.id, err.map(|e| format!(": {e}")).unwrap_or_default()),
+                        ),
+                        Err(le) => applied(step, "failed", format!("outcome unknown; listing again failed: {le}")),
+                    };
+                }
+            }
+        }
+    }
+
+    async fn add_learner(&self, step: &Step) -> Applied {
+        let Some(url) = step.peer_url.clone() else {
+            return applied(step, "refused", "add-learner without a peer URL");
+        };
+        let (mut members, mut client) = match self.list().await {
+            Ok(x) => x,
+            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+        };
+        if let Some(m) = members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
+            return applied(step, "already-done", format!("member {} already has peer URL {url}", m.id));
+        }
+        self.probe(&mut members).await;
+        if let Some(m) = members.iter().find(|m| !m.learner && !m.healthy()) {
+            return applied(
+                step,
+                "refused",
+                format!(
+                    "voter {} ({}) is not healthy: etcd refuses member add until it is removed or repaired",
+                    m.id, m.name
+                ),
+            );
+        }
+        // etcd 3.4 answers "unhealthy cluster" to every member add until all voters have been
+        // connected for ~5 s. That answer means "not applied"; once a fresh list confirms it,
+        // asking again is safe. Bounded.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let budget = self.target.budget();
+            let opts = MemberAddOptions::new().with_is_learner();
+            let err = match tokio::time::timeout(budget, client.member_add([url.clone()], Some(opts))).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(etcd_error_line(&e)),
+                Err(_) => Some(format!("no reply within {budget:?}")),
+            };
+            let after = match self.list().await {
+                Ok((after, c)) => {
+                    client = c;
+                    after
+                }
+                Err(le) => return applied(step, "failed", format!("outcome unknown; listing again failed: {le}")),
+            };
+            if let Some(m) = after.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
+                return match err {
+                    None => applied(step, "done", format!("added learner {} with peer URL {url}", m.id)),
+                    Some(e) => applied(
+                        step,
+                        "done",
+                        format!("the reply was lost ({e}), but learner {} is in the member list", m.id),
+                    ),
+                };
+            }
+            match err {
+                Some(e) if e.contains("unhealthy cluster") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Some(e) => return applied(step, "failed", e),
+                None => return applied(step, "failed", "etcd answered, but the member list has no such member"),
+            }
+        }
+    }
+}
+
+fn same_endpoint(a: &str, b: &str) -> bool {
+    match (Endpoint::parse(a), Endpoint::parse(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}

@@ -1,0 +1,289 @@
+//! `--fix`, `plan` and `apply` against real etcd clusters, one fault per test. Every test writes
+//! 1,000 keys first and reads them all back afterwards: a fix must never lose data.
+
+mod support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+use support::Cluster;
+use support::proxy::Proxy;
+
+const KEYS: usize = 1000;
+
+fn bin() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"))
+}
+
+fn run(args: &[String]) -> (i32, Value, String) {
+    let out: Output = cargo_bin_cmd!("kubectl-etcd_doctor").args(args).output().expect("run doctor");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+fn args(c: &Cluster, extra: &[&str]) -> Vec<String> {
+    let mut a = c.tool_args();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn with_keys(c: &Cluster) {
+    c.put_keys("fix", KEYS);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+fn applied(v: &Value) -> Vec<(u64, String)> {
+    v["applied"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| (a["n"].as_u64().unwrap_or(0), a["result"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+fn severities(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f["severity"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_dead_member_of_three_is_removed_and_two_remain() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    c.kill_and_wipe(2);
+    let dead = c.member(2).id;
+    let (code, v, err) = run(&args(&c, &["--fix", "--yes", "-o", "json"]));
+    assert_eq!(code, 1, "a healthy 2-member cluster is a warning: {err}\n{v}");
+    assert_eq!(applied(&v), vec![(1, "done".to_string())]);
+    assert!(!severities(&v).contains(&"critical".to_string()), "{v}");
+    let list = c.member_list();
+    assert_eq!(list.len(), 2);
+    assert!(!list.iter().any(|m| m.id == dead));
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn two_dead_of_three_is_refused_and_nothing_changes() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    c.kill_and_wipe(1);
+    c.kill_and_wipe(2);
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["--fix", "--yes"])).output().expect("run");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stdout.contains("--force-new-cluster") && stdout.contains("[manual]"), "{stdout}");
+    // Only member 0 runs, and it still lists all three.
+    assert_eq!(c.member_list().len(), 3);
+}
+
+#[test]
+fn a_lost_reply_is_resolved_by_listing_again() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    c.kill_and_wipe(2);
+    let dead = c.member(2).id;
+    // The tool talks to etcd through the proxy; replies come back 200 ms late.
+    let ip = c.member(0).ip.clone();
+    let proxy =
+        Proxy::start(&format!("{ip}:23790"), format!("{ip}:2379").parse().expect("addr"), Duration::from_millis(200));
+    let mut a = args(&c, &["--fix", "--yes", "-o", "json", "--dial-timeout", "5s"]);
+    a[1] = format!("https://{}", proxy.addr);
+    let child = bin().args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    // As soon as etcd has removed the member, cut every connection: its reply is still in the proxy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.member_list().iter().any(|m| m.id == dead) {
+        assert!(Instant::now() < deadline, "the member was never removed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    proxy.cut_all();
+    let out = child.wait_with_output().expect("wait");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(applied(&v), vec![(1, "done".to_string())], "{v}\n{stderr}");
+    let msg = v["applied"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("reply was lost") && msg.contains("fresh member list"), "{msg}");
+    assert_eq!(c.member_list().len(), 2);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn an_interrupted_apply_resumes_and_reports_already_done() {
+    let mut c = Cluster::start(5);
+    with_keys(&c);
+    c.kill_and_wipe(3);
+    c.kill_and_wipe(4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.yaml");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["plan", "-o", "yaml"])).output().expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(yaml.matches("action: remove-member").count(), 2, "{yaml}");
+    // Apply with a pause before each step, and kill the tool once the first removal happened.
+    let mut a = args(&c, &["apply", "-f"]);
+    a.push(plan.display().to_string());
+    a.push("--yes".into());
+    let child = bin()
+        .args(&a)
+        .env("ETCD_DOCTOR_STEP_DELAY", "1500ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for(|| c.member_list().len() == 4, "the first removal");
+    kill(child);
+    assert_eq!(c.member_list().len(), 4, "killed before the second step");
+    // The same plan again: step 1 already happened, step 2 runs.
+    a.extend(["-o".to_string(), "json".to_string()]);
+    let (code, v, err) = run(&a);
+    assert!(err.contains("resuming"), "{err}");
+    assert_eq!(applied(&v), vec![(1, "already-done".to_string()), (2, "done".to_string())], "{v}");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(c.member_list().len(), 3);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn a_paused_member_that_comes_back_is_never_removed() {
+    let c = Cluster::start(3);
+    with_keys(&c);
+    c.pause(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.yaml");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .args(args(&c, &["plan", "-o", "yaml", "--dial-timeout", "1s"]))
+        .output()
+        .expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("action: remove-member"));
+    c.resume(2);
+    c.wait_healthy(Duration::from_secs(20));
+    let mut a = args(&c, &["apply", "--yes", "-f"]);
+    a.push(plan.display().to_string());
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("changed since the plan") && err.contains("reachable Some(false) -> Some(true)"), "{err}");
+    assert_eq!(c.member_list().len(), 3);
+
+    // The executor's own check: the member resumes after the plan was shown, before the step.
+    c.pause(2);
+    let child = bin()
+        .args(args(&c, &["--fix", "--yes", "-o", "json", "--dial-timeout", "1s"]))
+        .env("ETCD_DOCTOR_STEP_DELAY", "4s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(2500));
+    c.resume(2);
+    let out = child.wait_with_output().expect("wait");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(4), "{v}");
+    assert_eq!(applied(&v), vec![(1, "refused".to_string())], "{v}");
+    assert!(v["applied"][0]["message"].as_str().unwrap_or_default().contains("answers again"));
+    assert_eq!(c.member_list().len(), 3);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn a_plan_made_before_a_membership_change_is_refused() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.yaml");
+    let mine = format!("https://{}:2380", c.spare_address());
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .args(args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &mine, "-o", "yaml"]))
+        .output()
+        .expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    // Someone else adds a member meanwhile.
+    let theirs = format!("https://{}:2380", c.spare_address());
+    let learner = c.add_learner(&theirs);
+    let mut a = args(&c, &["apply", "--yes", "-f"]);
+    a.push(plan.display().to_string());
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains(&format!("member {learner:x}")) && err.contains("is new"), "{err}");
+    let listed = c.member_list();
+    assert_eq!(listed.len(), 4, "nothing added");
+    assert!(!listed.iter().any(|m| m.peer_urls == vec![mine.clone()]));
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn removing_an_unstarted_voter_restores_fault_tolerance() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    let (id, _) = c.add_unstarted_member();
+    let (code, v, err) = run(&args(&c, &["--fix", "--yes", "-o", "json"]));
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(applied(&v), vec![(1, "done".to_string())]);
+    assert_eq!(v["quorum"]["faultTolerance"], 1);
+    assert!(!c.member_list().iter().any(|m| m.id == id));
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn add_member_never_adds_a_peer_url_twice() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    // Already present, spelled differently: no plan step, no second add.
+    let present = c.member(1).peer_url.to_uppercase().replace("HTTPS", "https") + "/";
+    let (code, v, err) =
+        run(&args(&c, &["plan", "add-member", "--name", "again", "--peer-url", &present, "-o", "json"]));
+    assert_eq!(code, 0);
+    assert!(err.contains("already a member"), "{err}");
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(0));
+
+    // A new one: applying adds a learner once; a second apply finds it already added.
+    let peer = format!("https://{}:2380", c.spare_address());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("add.yaml");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .args(args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &peer, "-o", "yaml"]))
+        .output()
+        .expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    let mut a = args(&c, &["apply", "--yes", "--wait-learner", "2s", "-o", "json", "-f"]);
+    a.push(plan.display().to_string());
+    let (code, v, _) = run(&a);
+    // Nobody starts the new member, so the promotion cannot happen: the add is done, the
+    // promotion fails cleanly after --wait-learner.
+    assert_eq!(applied(&v), vec![(1, "done".to_string()), (3, "failed".to_string())], "{v}");
+    assert_eq!(code, 4);
+    let (_, v2, _) = run(&a);
+    assert_eq!(applied(&v2).first(), Some(&(1, "already-done".to_string())), "{v2}");
+    let listed = c.member_list();
+    assert_eq!(listed.iter().filter(|m| m.peer_urls == vec![peer.clone()]).count(), 1);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_fix_refuses() {
+    let mut c = Cluster::start(3);
+    c.kill_and_wipe(2);
+    let out = bin().args(args(&c, &["--fix"])).stdin(Stdio::null()).output().expect("run");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
+    assert_eq!(c.member_list().len(), 3);
+}
