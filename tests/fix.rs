@@ -287,3 +287,58 @@ fn without_a_terminal_and_without_yes_fix_refuses() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
     assert_eq!(c.member_list().len(), 3);
 }
+
+#[test]
+fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_anyone() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    let pids: Vec<Option<u32>> = c.members.iter().map(|m| m.pid()).collect();
+    let i = c.prepare_member("m3");
+    let peer = c.member(i).peer_url.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("add.yaml");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .args(args(&c, &["plan", "add-member", "--name", "m3", "--peer-url", &peer, "-o", "yaml"]))
+        .output()
+        .expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    let mut a = args(&c, &["apply", "--yes", "--wait-learner", "60s", "-o", "json", "-f"]);
+    a.push(plan.display().to_string());
+    let child = bin().args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    // The operator starts the new member once it was added (the plan's manual step).
+    wait_for(|| c.member_list().iter().any(|m| m.peer_urls == vec![peer.clone()]), "the learner add");
+    c.start_joining(i);
+    let out = child.wait_with_output().expect("wait");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        applied(&v),
+        vec![(1, "done".to_string()), (3, "done".to_string())],
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "4 healthy voters: only an info finding (even count): {v}");
+    let list = c.member_list();
+    assert_eq!(list.len(), 4);
+    assert!(list.iter().all(|m| !m.learner), "{list:?}");
+    // The Kubespray lesson: no existing member was restarted.
+    let after: Vec<Option<u32>> = c.members[..3].iter().map(|m| m.pid()).collect();
+    assert_eq!(after, pids);
+    assert_eq!(c.count_keys("fix"), KEYS);
+}
+
+#[test]
+fn plan_restart_is_followers_first_then_the_leader_one_at_a_time() {
+    let c = Cluster::start(3);
+    let out =
+        cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["plan", "restart", "-o", "json"])).output().expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let steps: Vec<String> = v["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["description"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(steps[2].contains("the leader, last"), "{steps:?}");
+    assert!(v["steps"].as_array().into_iter().flatten().all(|s| s["automatic"] == false));
+}

@@ -277,6 +277,37 @@ impl Cluster {
         format!("127.{}.{}.{}", self.block.0, self.block.1, 200 + self.spare)
     }
 
+    /// Prepares a new member (certificates, a fresh address) without adding or starting it.
+    /// Returns its index; its peer URL is `members[i].peer_url`.
+    pub fn prepare_member(&mut self, name: &str) -> usize {
+        let ip = self.spare_address();
+        let m = new_member(&self.dir, &self.pki, name.to_string(), ip, 2379, 2380);
+        self.members.push(m);
+        self.members.len() - 1
+    }
+
+    /// Starts prepared member i to join the running cluster (`--initial-cluster-state
+    /// existing`, every started member in `--initial-cluster`), as an operator does after
+    /// `member add`; waits until it answers.
+    pub fn start_joining(&mut self, i: usize) {
+        let me = self.members[i].name.clone();
+        let mut initial: Vec<String> = self
+            .member_list()
+            .into_iter()
+            .filter(|l| !l.name.is_empty())
+            .flat_map(|l| l.peer_urls.into_iter().map(move |u| format!("{}={u}", l.name)))
+            .collect();
+        initial.push(format!("{me}={}", self.members[i].peer_url));
+        self.spawn(i, &initial.join(","), "existing");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.member_list().iter().any(|l| l.name == me) {
+            assert!(Instant::now() < deadline, "{me} did not join:\n{}", tail(&self.members[i].log, 20));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let id = self.member_list().iter().find(|l| l.name == me).map(|l| l.id).unwrap_or_default();
+        self.members[i].id = id;
+    }
+
     /// Adds a voter on a fresh address and never starts it. Returns (id, peer URL).
     pub fn add_unstarted_member(&mut self) -> (u64, String) {
         let peer = format!("https://{}:2380", self.spare_address());
@@ -362,7 +393,17 @@ impl Cluster {
         let opts = self.connect_options();
         self.rt.block_on(async move {
             let fut = async {
-                let c = Client::connect(endpoints, Some(opts)).await.map_err(|e| e.to_string())?;
+                // The first member that answers: a balanced client would also pick members
+                // that are paused, dead or still joining.
+                let mut chosen = None;
+                for ep in &endpoints {
+                    let Ok(mut c) = Client::connect([ep.as_str()], Some(opts.clone())).await else { continue };
+                    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), c.status()).await {
+                        chosen = Some(c);
+                        break;
+                    }
+                }
+                let c = chosen.ok_or_else(|| format!("no member of {endpoints:?} answers"))?;
                 f(c).await.map_err(|e| e.to_string())
             };
             tokio::time::timeout(Duration::from_secs(15), fut)
