@@ -130,16 +130,8 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
                 let mut after = state.clone();
                 after.remove(pos);
                 if quorum_ok(&state) && quorum_ok(&after) {
-                    steps.push(Step {
-                        n: 0,
-                        action: action::REMOVE_MEMBER.into(),
-                        member_id: Some(member_id),
-                        automatic: true,
-                        reason,
-                        description: format!("remove {} {}: {}", role(m), m.label(), why_remove(m)),
-                        commands: vec![cmd],
-                        peer_url: None,
-                    });
+                    let what = format!("remove {} {}: {}", role(m), m.label(), why_remove(m));
+                    steps.push(automatic(action::REMOVE_MEMBER, member_id, reason, what, cmd));
                     state = after;
                 } else {
                     steps.push(manual(
@@ -157,16 +149,8 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
                 after[pos].learner = false;
                 let cmd = format!("etcdctl member promote {member_id}");
                 if quorum_ok(&state) && quorum_ok(&after) && state[pos].healthy {
-                    steps.push(Step {
-                        n: 0,
-                        action: action::PROMOTE_LEARNER.into(),
-                        member_id: Some(member_id),
-                        automatic: true,
-                        reason,
-                        description: format!("promote learner {} to a voter (it caught up with the leader)", m.label()),
-                        commands: vec![cmd],
-                        peer_url: None,
-                    });
+                    let what = format!("promote learner {} to a voter (it caught up with the leader)", m.label());
+                    steps.push(automatic(action::PROMOTE_LEARNER, member_id, reason, what, cmd));
                     state = after;
                 } else {
                     steps.push(manual(
@@ -197,6 +181,19 @@ fn why_remove(m: &Member) -> &'static str {
     match m.health() {
         Health::Unstarted => "added but never started",
         _ => "unreachable at every client URL",
+    }
+}
+
+fn automatic(action: &str, member_id: MemberId, reason: String, description: String, command: String) -> Step {
+    Step {
+        n: 0,
+        action: action.into(),
+        member_id: Some(member_id),
+        automatic: true,
+        reason,
+        description,
+        commands: vec![command],
+        peer_url: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod unstarted_member;
 
 use serde_json::{Value, json};
 
+use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Member;
 
 /// The facts about a member that most findings cite.
@@ -27,4 +28,14 @@ pub(crate) fn member_evidence(m: &Member) -> Value {
 /// `member <id> (<name>)` as a finding subject.
 pub(crate) fn subject(m: &Member) -> String {
     if m.name.is_empty() { format!("member {} (unstarted)", m.id) } else { format!("member {} ({})", m.id, m.name) }
+}
+
+/// A finding about a member that is not running, proposing its removal (the planner decides
+/// whether that is safe and when).
+pub(crate) fn removal_finding(check: &str, severity: Severity, m: &Member, message: String, tolerance: i64) -> Finding {
+    Finding::new(check, severity, subject(m), message)
+        .member(m.id, m.node.as_deref())
+        .with("member", member_evidence(m))
+        .with("faultTolerance", tolerance)
+        .remedy(Remedy::RemoveMember { member_id: m.id })
 }

@@ -3,9 +3,9 @@
 //! while a voter is unreachable: a stale member silently blocks every scale-out (the kops
 //! incident: masters deleted before their etcd members were removed).
 
-use super::{member_evidence, subject};
+use super::removal_finding;
 use crate::declare_check;
-use crate::finding::{Finding, Remedy, Severity};
+use crate::finding::{Finding, Severity};
 use crate::model::{Health, Snapshot};
 use crate::quorum::Quorum;
 use crate::registry::{Check, CheckInfo};
@@ -44,21 +44,16 @@ impl Check for StaleMember {
                 let severity = if !m.is_learner && q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
                 let role = if m.is_learner { "learner" } else { "voter" };
                 let tried = m.probe.as_ref().map_or(0, |p| p.attempts.len());
-                let mut message = format!(
-                    "{role} {} did not answer at any of {tried} endpoint(s) tried",
-                    m.label()
-                );
+                let first = m.probe_errors().into_iter().next().unwrap_or_default();
+                let mut message =
+                    format!("{role} {} did not answer at any of {tried} endpoint(s) tried ({first})", m.label());
                 if !m.is_learner {
                     message.push_str(&format!(
                         "; it still counts as a voter (fault tolerance {}), and etcd refuses member add while it is down: remove it if its machine is gone",
                         q.fault_tolerance
                     ));
                 }
-                Finding::new(id, severity, subject(m), message)
-                    .member(m.id, m.node.as_deref())
-                    .with("member", member_evidence(m))
-                    .with("faultTolerance", q.fault_tolerance)
-                    .remedy(Remedy::RemoveMember { member_id: m.id })
+                removal_finding(id, severity, m, message, q.fault_tolerance)
             })
             .collect()
     }

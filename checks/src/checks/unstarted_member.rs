@@ -2,9 +2,9 @@
 //! typically left by a join that failed half-way (kubeadm #2005, K3s #2306). As a voter it
 //! counts toward quorum without ever voting: 3 healthy + 1 unstarted = fault tolerance 0.
 
-use super::{member_evidence, subject};
+use super::removal_finding;
 use crate::declare_check;
-use crate::finding::{Finding, Remedy, Severity};
+use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::quorum::Quorum;
 use crate::registry::{Check, CheckInfo};
@@ -45,11 +45,7 @@ impl Check for UnstartedMember {
                         ),
                     )
                 };
-                Finding::new(Self::INFO.id, severity, subject(m), message)
-                    .member(m.id, m.node.as_deref())
-                    .with("member", member_evidence(m))
-                    .with("faultTolerance", q.fault_tolerance)
-                    .remedy(Remedy::RemoveMember { member_id: m.id })
+                removal_finding(Self::INFO.id, severity, m, message, q.fault_tolerance)
             })
             .collect()
     }
