@@ -121,6 +121,15 @@ pub struct Alarm {
     pub alarm: String,
 }
 
+impl Alarm {
+    /// Reads an alarm from a status error as etcd writes it: `memberID:<decimal> alarm:NOSPACE`.
+    pub fn from_status_error(s: &str) -> Option<Alarm> {
+        let rest = s.trim().strip_prefix("memberID:")?;
+        let (mid, alarm) = rest.split_once(" alarm:")?;
+        Some(Alarm { member_id: MemberId(mid.trim().parse().ok()?), alarm: alarm.trim().to_string() })
+    }
+}
+
 /// Something the collectors could not read.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Gap {
@@ -220,6 +229,23 @@ impl Snapshot {
     /// The member with this id.
     pub fn member(&self, id: MemberId) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The alarms the members' status errors report, each once.
+    pub fn alarms_from_statuses(&self) -> Vec<Alarm> {
+        let mut out: Vec<Alarm> = Vec::new();
+        for a in self
+            .members
+            .iter()
+            .filter_map(Member::status)
+            .flat_map(|s| s.errors.iter())
+            .filter_map(|e| Alarm::from_status_error(e))
+        {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
     }
 
     /// The leader most reachable members agree on (ties go to the higher raft term), or

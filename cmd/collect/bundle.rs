@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Alarm, Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -77,6 +77,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
             ),
         ));
     }
+    snap.alarms = snap.alarms_from_statuses();
     let health_path = dir.join(ENDPOINT_HEALTH);
     if health_path.exists() {
         read_health(&health_path, &mut snap)?;
@@ -171,13 +172,6 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
             Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
             None => None,
         };
-        for err in &doc.errors {
-            if let Some(a) = parse_alarm(err)
-                && !snap.alarms.contains(&a)
-            {
-                snap.alarms.push(a);
-            }
-        }
         let status = Status {
             member_id,
             version: doc.version,
@@ -265,13 +259,6 @@ fn resolve_free(members: &[Member]) -> bool {
     crate::collect::resolve::names_in(members).is_empty()
 }
 
-/// `memberID:16386505787103497523 alarm:NOSPACE ` as etcd puts alarms in status errors.
-fn parse_alarm(s: &str) -> Option<Alarm> {
-    let rest = s.trim().strip_prefix("memberID:")?;
-    let (mid, alarm) = rest.split_once(" alarm:")?;
-    Some(Alarm { member_id: MemberId(mid.trim().parse().ok()?), alarm: alarm.trim().to_string() })
-}
-
 /// How string ids in one document are written: `--hex` output, or decimal strings (the
 /// grpc-gateway). Numbers are always decimal.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -332,14 +319,15 @@ fn id(v: &Value, mode: IdMode, path: &Path, field: &str) -> Result<MemberId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etcd_doctor_checks::Alarm;
 
     #[test]
     fn alarms_in_status_errors() {
         assert_eq!(
-            parse_alarm("memberID:16386505787103497523 alarm:NOSPACE "),
+            Alarm::from_status_error("memberID:16386505787103497523 alarm:NOSPACE "),
             Some(Alarm { member_id: MemberId(16386505787103497523), alarm: "NOSPACE".into() })
         );
-        assert_eq!(parse_alarm("etcdserver: no leader"), None);
+        assert_eq!(Alarm::from_status_error("etcdserver: no leader"), None);
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberListResponse};
+use etcd_client::{Client, ConnectOptions, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Alarm, Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
@@ -140,8 +140,8 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
         }
     }
     let Some(w) = winner else { bail!(no_endpoint_answered(t, &answers)) };
-    let (client, list) = match &answers[w].list {
-        Ok((c, l)) => (c.clone(), l.clone()),
+    let list = match &answers[w].list {
+        Ok((_, l)) => l.clone(),
         Err(_) => bail!("internal: winner without a member list"),
     };
     let mut members: Vec<Member> = list
@@ -172,22 +172,14 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
     let round_two =
         futures::future::join_all(to_probe.iter().map(|(i, u)| async move { (*i, u.clone(), t.status(u).await) }));
     let names = resolve::names_in(&members);
-    let (probed, rest, alarms, (host_addrs, resolve_gaps)) = tokio::join!(
-        round_two,
-        first.collect::<Vec<Answer>>(),
-        alarms(client, t.budget()),
-        resolve::resolve(names, t.dial)
-    );
+    let (probed, rest, (host_addrs, resolve_gaps)) =
+        tokio::join!(round_two, first.collect::<Vec<Answer>>(), resolve::resolve(names, t.dial));
     answers.extend(rest);
 
     let mut snap = Snapshot::new(Source::Live, collected_at);
     snap.cluster_id = list.header().map(|h| MemberId(h.cluster_id()));
     snap.host_addrs = host_addrs;
     snap.gaps.extend(resolve_gaps);
-    match alarms {
-        Ok(a) => snap.alarms = a,
-        Err(e) => snap.gaps.push(Gap::new("etcd", format!("could not list alarms: {e}"))),
-    }
 
     let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); members.len()];
     for (i, url, result) in probed {
@@ -219,6 +211,9 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
         ));
     }
     snap.members = members;
+    // Every status carries the active alarms in its errors; the Alarm RPC would go through
+    // raft and wait out an election when the leader is the member that hangs.
+    snap.alarms = snap.alarms_from_statuses();
     Ok(snap)
 }
 
@@ -255,19 +250,6 @@ fn credit(
 fn has_client_url(m: &Member, url: &str) -> bool {
     let Ok(e) = Endpoint::parse(url) else { return false };
     m.client_urls.iter().any(|u| Endpoint::parse(u).is_ok_and(|x| x == e))
-}
-
-async fn alarms(mut c: Client, budget: Duration) -> Result<Vec<Alarm>, String> {
-    let fut = c.alarm(AlarmAction::Get, AlarmType::None, None);
-    match tokio::time::timeout(budget, fut).await {
-        Ok(Ok(r)) => Ok(r
-            .alarms()
-            .iter()
-            .map(|a| Alarm { member_id: MemberId(a.member_id()), alarm: a.alarm().as_str_name().to_string() })
-            .collect()),
-        Ok(Err(e)) => Err(error_line(&e)),
-        Err(_) => Err(timeout_msg(budget)),
-    }
 }
 
 fn to_status(r: etcd_client::StatusResponse) -> Status {

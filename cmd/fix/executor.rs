@@ -122,7 +122,28 @@ impl Executor<'_> {
         (voters > 0 && healthy >= quorum_of(voters), healthy, voters)
     }
 
+    /// Removes a member. An error the member list shows was not applied and that etcd gives
+    /// for transient reasons (a proposal dropped by a leader change, a timeout) runs the whole
+    /// step again — list, check, act — at most three times: a second remove of the same id
+    /// cannot do harm (etcd answers "member not found"), and it is never sent unchecked.
     async fn remove(&self, step: &Step) -> Applied {
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let a = self.remove_once(step).await;
+            let transient = a.result == "failed" && a.message.contains("[retryable]");
+            if !transient {
+                if !tries.is_empty() && a.result == "done" {
+                    return applied(step, "done", format!("{} (after: {})", a.message, tries.join("; ")));
+                }
+                return a;
+            }
+            tries.push(a.message.replace(" [retryable]", ""));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        applied(step, "failed", tries.join("; "))
+    }
+
+    async fn remove_once(&self, step: &Step) -> Applied {
         let Some(id) = step.member_id else { return applied(step, "refused", "remove-member without a member id") };
         let (mut members, mut client) = match self.list().await {
             Ok(x) => x,
@@ -181,11 +202,18 @@ impl Executor<'_> {
                     format!("the reply was lost ({e}), but a fresh member list shows member {id} removed"),
                 ),
             },
-            Ok(_) => applied(
-                step,
-                "failed",
-                format!("member {id} is still in the member list{}", err.map(|e| format!(": {e}")).unwrap_or_default()),
-            ),
+            Ok(_) => {
+                let retry = err.as_deref().is_some_and(is_transient);
+                let tag = if retry { " [retryable]" } else { "" };
+                applied(
+                    step,
+                    "failed",
+                    format!(
+                        "member {id} is still in the member list{}{tag}",
+                        err.map(|e| format!(": {e}")).unwrap_or_default()
+                    ),
+                )
+            }
             Err(le) => applied(
                 step,
                 "failed",
@@ -326,6 +354,15 @@ impl Executor<'_> {
             }
         }
     }
+}
+
+/// Errors after which etcd did not apply a proposal for reasons that pass: a timeout, a
+/// leader change, a dropped connection.
+fn is_transient(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    ["timeout", "timed out", "no reply within", "leader changed", "no leader", "unavailable", "connection", "reset"]
+        .iter()
+        .any(|k| e.contains(k))
 }
 
 fn same_endpoint(a: &str, b: &str) -> bool {

@@ -342,6 +342,14 @@ impl Cluster {
         }
     }
 
+    /// The index of the member that leads now.
+    pub fn leader(&self) -> usize {
+        let id = self
+            .with_client(|mut c| async move { c.status().await.map(|s| s.leader()) })
+            .unwrap_or_else(|e| panic!("status: {e}"));
+        self.members.iter().position(|m| m.id == id).unwrap_or_else(|| panic!("leader {id:x} is not a harness member"))
+    }
+
     /// The member list, from any running member.
     pub fn member_list(&self) -> Vec<Listed> {
         self.with_client(|mut c| async move {
