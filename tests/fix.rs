@@ -31,7 +31,7 @@ fn args(c: &Cluster, extra: &[&str]) -> Vec<String> {
 
 fn with_keys(c: &Cluster) {
     c.put_keys("fix", KEYS);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 fn applied(v: &Value) -> Vec<(u64, String)> {
@@ -65,7 +65,7 @@ fn a_dead_member_of_three_is_removed_and_two_remain() {
     let list = c.member_list();
     assert_eq!(list.len(), 2);
     assert!(!list.iter().any(|m| m.id == dead));
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn a_lost_reply_is_resolved_by_listing_again() {
     let msg = v["applied"][0]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("reply was lost") && msg.contains("fresh member list"), "{msg}");
     assert_eq!(c.member_list().len(), 2);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
@@ -159,7 +159,7 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     assert_eq!(applied(&v), vec![(1, "already-done".to_string()), (2, "done".to_string())], "{v}");
     assert_eq!(code, 0, "{v}");
     assert_eq!(c.member_list().len(), 3);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn a_paused_member_that_comes_back_is_never_removed() {
     assert_eq!(applied(&v), vec![(1, "refused".to_string())], "{v}");
     assert!(v["applied"][0]["message"].as_str().unwrap_or_default().contains("answers again"));
     assert_eq!(c.member_list().len(), 3);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn a_plan_made_before_a_membership_change_is_refused() {
     let listed = c.member_list();
     assert_eq!(listed.len(), 4, "nothing added");
     assert!(!listed.iter().any(|m| m.peer_urls == vec![mine.clone()]));
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn removing_an_unstarted_voter_restores_fault_tolerance() {
     assert_eq!(applied(&v), vec![(1, "done".to_string())]);
     assert_eq!(v["quorum"]["faultTolerance"], 1);
     assert!(!c.member_list().iter().any(|m| m.id == id));
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -275,17 +275,19 @@ fn add_member_never_adds_a_peer_url_twice() {
     assert_eq!(applied(&v2).first(), Some(&(1, "already-done".to_string())), "{v2}");
     let listed = c.member_list();
     assert_eq!(listed.iter().filter(|m| m.peer_urls == vec![peer.clone()]).count(), 1);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
 fn without_a_terminal_and_without_yes_fix_refuses() {
     let mut c = Cluster::start(3);
+    with_keys(&c);
     c.kill_and_wipe(2);
     let out = bin().args(args(&c, &["--fix"])).stdin(Stdio::null()).output().expect("run");
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
     assert_eq!(c.member_list().len(), 3);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]
@@ -323,7 +325,7 @@ fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_any
     // The Kubespray lesson: no existing member was restarted.
     let after: Vec<Option<u32>> = c.members[..3].iter().map(|m| m.pid()).collect();
     assert_eq!(after, pids);
-    assert_eq!(c.count_keys("fix"), KEYS);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
 #[test]

@@ -391,6 +391,28 @@ impl Cluster {
         .unwrap_or_else(|e| panic!("count keys: {e}"))
     }
 
+    /// Reads every key `<prefix>/…` back and checks each against what `put_keys` wrote;
+    /// returns how many matched (panics on a missing or changed key).
+    pub fn verify_keys(&self, prefix: &str, n: usize) -> usize {
+        let key = format!("{prefix}/");
+        let kvs: Vec<(String, String)> = self
+            .with_client(|mut c| async move {
+                let r = c.get(key, Some(GetOptions::new().with_prefix())).await?;
+                Ok(r.kvs()
+                    .iter()
+                    .map(|kv| {
+                        (kv.key_str().unwrap_or_default().to_string(), kv.value_str().unwrap_or_default().to_string())
+                    })
+                    .collect())
+            })
+            .unwrap_or_else(|e| panic!("read keys: {e}"));
+        assert_eq!(kvs.len(), n, "expected {n} keys under {prefix}/");
+        for (i, (k, v)) in kvs.iter().enumerate() {
+            assert_eq!((k.as_str(), v.as_str()), (format!("{prefix}/{i:06}").as_str(), format!("value-{i}").as_str()));
+        }
+        kvs.len()
+    }
+
     /// Runs `f` with a client of the running members, bounded at 15 s.
     pub fn with_client<T, F, Fut>(&self, f: F) -> Result<T, String>
     where
