@@ -342,17 +342,24 @@ impl Cluster {
         }
     }
 
-    /// The index of the member that leads now.
+    /// The index of the member that leads now (waits out an election, bounded).
     pub fn leader(&self) -> usize {
-        let id = self
-            .with_client(|mut c| async move { c.status().await.map(|s| s.leader()) })
-            .unwrap_or_else(|e| panic!("status: {e}"));
-        self.members.iter().position(|m| m.id == id).unwrap_or_else(|| panic!("leader {id:x} is not a harness member"))
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let id = self
+                .read(|mut c| async move { c.status().await.map(|s| s.leader()) })
+                .unwrap_or_else(|e| panic!("status: {e}"));
+            if let Some(i) = self.members.iter().position(|m| m.id == id && id != 0) {
+                return i;
+            }
+            assert!(Instant::now() < deadline, "no leader among the harness members (last: {id:x})");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The member list, from any running member.
     pub fn member_list(&self) -> Vec<Listed> {
-        self.with_client(|mut c| async move {
+        self.read(|mut c| async move {
             c.member_list().await.map(|r| {
                 r.members()
                     .iter()
@@ -384,9 +391,12 @@ impl Cluster {
     /// How many keys start with `<prefix>/`.
     pub fn count_keys(&self, prefix: &str) -> usize {
         let key = format!("{prefix}/");
-        self.with_client(|mut c| async move {
-            let r = c.get(key, Some(GetOptions::new().with_prefix().with_count_only())).await?;
-            Ok(r.count() as usize)
+        self.read(|mut c| {
+            let key = key.clone();
+            async move {
+                let r = c.get(key, Some(GetOptions::new().with_prefix().with_count_only())).await?;
+                Ok(r.count() as usize)
+            }
         })
         .unwrap_or_else(|e| panic!("count keys: {e}"))
     }
@@ -411,6 +421,27 @@ impl Cluster {
             assert_eq!((k.as_str(), v.as_str()), (format!("{prefix}/{i:06}").as_str(), format!("value-{i}").as_str()));
         }
         kvs.len()
+    }
+
+    /// Like `with_client` for read-only work: retries what an election causes ("leader
+    /// changed", "no leader", timeouts) for up to 15 s.
+    pub fn read<T, F, Fut>(&self, f: F) -> Result<T, String>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.with_client(&f) {
+                Err(e)
+                    if Instant::now() < deadline
+                        && ["leader changed", "no leader", "timed out", "answers"].iter().any(|k| e.contains(k)) =>
+                {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Runs `f` with a client of the running members, bounded at 15 s.
