@@ -31,7 +31,7 @@ fn doctor(c: &Cluster, answering: usize) -> Duration {
     let mut args = c.tool_args();
     args[1] = live_endpoints(c, answering);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-etcd_doctor"));
-    cmd.args(args).args(["-o", "json"]);
+    cmd.args(args).args(["-o", "json"]).env("ETCD_DOCTOR_NO_KUBE", "1");
     time(cmd)
 }
 

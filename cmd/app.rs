@@ -216,7 +216,28 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         return bundle::load(dir, OffsetDateTime::now_utc());
     }
     let target = target(g)?;
-    runtime()?.block_on(etcd::collect(&target))
+    let kube = (!g.no_kube).then(|| crate::collect::kube::KubeTarget {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        timeout: g.dial_timeout + g.command_timeout,
+    });
+    let (snap, nodes) = runtime()?.block_on(async {
+        let nodes = async {
+            match &kube {
+                Some(k) => Some(crate::collect::kube::nodes(k).await),
+                None => None,
+            }
+        };
+        tokio::join!(etcd::collect(&target), nodes)
+    });
+    let mut snap = snap?;
+    match nodes {
+        Some(Ok(n)) => snap.nodes = Some(n),
+        Some(Err(gap)) => snap.gaps.push(gap),
+        None => snap.gaps.push(etcd_doctor_checks::Gap::new("kubernetes", "not asked (--no-kube)")),
+    }
+    snap.map_nodes();
+    Ok(snap)
 }
 
 fn target(g: &Global) -> Result<etcd::Target> {

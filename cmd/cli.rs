@@ -121,6 +121,15 @@ pub struct Global {
     /// How long to wait for one request after connecting.
     #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub command_timeout: Duration,
+    /// kubeconfig to read nodes from (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Do not ask the Kubernetes API (node checks then say they could not decide).
+    #[arg(long, global = true, env = "ETCD_DOCTOR_NO_KUBE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_kube: bool,
     /// Read captured etcdctl output from DIR instead of asking etcd (offline).
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]
     pub bundle: Option<PathBuf>,

@@ -13,12 +13,21 @@ use support::proxy::Proxy;
 
 const KEYS: usize = 1000;
 
+/// The binary, kept away from any real Kubernetes API on the machine.
 fn bin() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"))
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"));
+    c.env("ETCD_DOCTOR_NO_KUBE", "1");
+    c
+}
+
+fn doctor_cmd() -> assert_cmd::Command {
+    let mut c = cargo_bin_cmd!("kubectl-etcd_doctor");
+    c.env("ETCD_DOCTOR_NO_KUBE", "1");
+    c
 }
 
 fn run(args: &[String]) -> (i32, Value, String) {
-    let out: Output = cargo_bin_cmd!("kubectl-etcd_doctor").args(args).output().expect("run doctor");
+    let out: Output = doctor_cmd().args(args).output().expect("run doctor");
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap_or(-1), v, String::from_utf8_lossy(&out.stderr).to_string())
 }
@@ -74,7 +83,7 @@ fn two_dead_of_three_is_refused_and_nothing_changes() {
     with_keys(&c);
     c.kill_and_wipe(1);
     c.kill_and_wipe(2);
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["--fix", "--yes"])).output().expect("run");
+    let out = doctor_cmd().args(args(&c, &["--fix", "--yes"])).output().expect("run");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
     assert!(stderr.contains("refused"), "{stderr}");
@@ -134,7 +143,7 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     c.kill_and_wipe(4);
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.yaml");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["plan", "-o", "yaml"])).output().expect("plan");
+    let out = doctor_cmd().args(args(&c, &["plan", "-o", "yaml"])).output().expect("plan");
     std::fs::write(&plan, &out.stdout).expect("write plan");
     let yaml = String::from_utf8_lossy(&out.stdout);
     assert_eq!(yaml.matches("action: remove-member").count(), 2, "{yaml}");
@@ -169,10 +178,7 @@ fn a_paused_member_that_comes_back_is_never_removed() {
     c.pause(2);
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.yaml");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .args(args(&c, &["plan", "-o", "yaml", "--dial-timeout", "1s"]))
-        .output()
-        .expect("plan");
+    let out = doctor_cmd().args(args(&c, &["plan", "-o", "yaml", "--dial-timeout", "1s"])).output().expect("plan");
     std::fs::write(&plan, &out.stdout).expect("write plan");
     assert!(String::from_utf8_lossy(&out.stdout).contains("action: remove-member"));
     c.resume(2);
@@ -211,7 +217,7 @@ fn a_plan_made_before_a_membership_change_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.yaml");
     let mine = format!("https://{}:2380", c.spare_address());
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+    let out = doctor_cmd()
         .args(args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &mine, "-o", "yaml"]))
         .output()
         .expect("plan");
@@ -259,7 +265,7 @@ fn add_member_never_adds_a_peer_url_twice() {
     let peer = format!("https://{}:2380", c.spare_address());
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("add.yaml");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+    let out = doctor_cmd()
         .args(args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &peer, "-o", "yaml"]))
         .output()
         .expect("plan");
@@ -299,7 +305,7 @@ fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_any
     let peer = c.member(i).peer_url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("add.yaml");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+    let out = doctor_cmd()
         .args(args(&c, &["plan", "add-member", "--name", "m3", "--peer-url", &peer, "-o", "yaml"]))
         .output()
         .expect("plan");
@@ -331,8 +337,7 @@ fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_any
 #[test]
 fn plan_restart_is_followers_first_then_the_leader_one_at_a_time() {
     let c = Cluster::start(3);
-    let out =
-        cargo_bin_cmd!("kubectl-etcd_doctor").args(args(&c, &["plan", "restart", "-o", "json"])).output().expect("run");
+    let out = doctor_cmd().args(args(&c, &["plan", "restart", "-o", "json"])).output().expect("run");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let steps: Vec<String> = v["steps"]
         .as_array()

@@ -42,7 +42,37 @@ pub struct Snapshot {
     pub host_addrs: BTreeMap<String, Vec<IpAddr>>,
     /// What could not be read, and why.
     pub gaps: Vec<Gap>,
+    /// The Kubernetes nodes; `None` when the API was not consulted or could not be read
+    /// (then `gaps` says why), so "no node" is never confused with "node deleted".
+    #[serde(default)]
+    pub nodes: Option<Vec<Node>>,
 }
+
+/// A Kubernetes node, reduced to what the checks need.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    /// metadata.name
+    pub name: String,
+    /// status.addresses (InternalIP, ExternalIP, Hostname), as written.
+    pub addresses: Vec<String>,
+    /// Roles from `node-role.kubernetes.io/<role>` labels.
+    pub roles: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (K3s puts its args, env and etcd member name here).
+    pub annotations: BTreeMap<String, String>,
+    /// The Ready condition: `Some(true)` Ready, `Some(false)` NotReady or Unknown.
+    pub ready: Option<bool>,
+    /// Since when the Ready condition has its status.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ready_since: Option<OffsetDateTime>,
+    /// status.nodeInfo.kubeletVersion
+    pub kubelet_version: String,
+}
+
+/// Node annotations that carry the etcd member name (K3s, RKE2).
+pub const MEMBER_NAME_ANNOTATIONS: [&str; 2] = ["etcd.k3s.cattle.io/node-name", "etcd.rke2.cattle.io/node-name"];
 
 /// One member, as the member list reported it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -223,7 +253,37 @@ impl Snapshot {
             alarms: Vec::new(),
             host_addrs: BTreeMap::new(),
             gaps: Vec::new(),
+            nodes: None,
         }
+    }
+
+    /// Sets each member's `node`: the K3s/RKE2 annotation naming the member, else a node named
+    /// like the member (kubeadm), else the node whose addresses include a peer URL's host.
+    pub fn map_nodes(&mut self) {
+        let Some(nodes) = &self.nodes else { return };
+        for m in &mut self.members {
+            let by_annotation = nodes.iter().find(|n| {
+                !m.name.is_empty() && MEMBER_NAME_ANNOTATIONS.iter().any(|a| n.annotations.get(*a) == Some(&m.name))
+            });
+            let by_name = || nodes.iter().find(|n| !m.name.is_empty() && n.name == m.name);
+            let hosts: Vec<String> = m
+                .peer_urls
+                .iter()
+                .filter_map(|u| crate::endpoint::Endpoint::parse(u).ok())
+                .map(|e| match e.host {
+                    crate::endpoint::HostKey::Ip(ip) => ip.to_string(),
+                    crate::endpoint::HostKey::Name(n) => n,
+                })
+                .collect();
+            let by_address =
+                || nodes.iter().find(|n| n.addresses.iter().any(|a| hosts.iter().any(|h| h.eq_ignore_ascii_case(a))));
+            m.node = by_annotation.or_else(by_name).or_else(by_address).map(|n| n.name.clone());
+        }
+    }
+
+    /// The node with this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.as_ref()?.iter().find(|n| n.name == name)
     }
 
     /// The member with this id.
@@ -260,5 +320,37 @@ impl Snapshot {
             }
         }
         votes.into_iter().max_by_key(|(_, (n, term))| (*n, *term)).map(|(id, _)| id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn node(name: &str, addr: &str, ann: Option<&str>) -> Node {
+        let mut n = Node { name: name.into(), addresses: vec![addr.into()], ready: Some(true), ..Default::default() };
+        if let Some(a) = ann {
+            n.annotations.insert(MEMBER_NAME_ANNOTATIONS[0].into(), a.into());
+        }
+        n
+    }
+
+    #[test]
+    fn members_map_by_k3s_annotation_then_name_then_peer_address() {
+        let mut k3s = healthy(1);
+        k3s.name = "server-1-773673f4".into();
+        let kubeadm = healthy(2); // named m2
+        let mut spray = healthy(3);
+        spray.name = "etcd3".into(); // peer https://10.0.0.3:2380
+        let mut snap = cluster(&[k3s, kubeadm, spray, healthy(4)]);
+        snap.nodes = Some(vec![
+            node("server-1", "10.9.9.9", Some("server-1-773673f4")),
+            node("m2", "10.9.9.8", None),
+            node("node3", "10.0.0.3", None),
+        ]);
+        snap.map_nodes();
+        let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
+        assert_eq!(got, vec![Some("server-1"), Some("m2"), Some("node3"), None]);
     }
 }

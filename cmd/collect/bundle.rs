@@ -5,6 +5,7 @@
 //! - `endpoint-status.json`: `etcdctl endpoint status --cluster -w json` (members absent from
 //!   it were unreachable: etcdctl leaves them out)
 //! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional)
+//! - `nodes.yaml`: `kubectl get nodes -o yaml` (optional; adds node evidence)
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,8 @@ pub const MEMBER_LIST: &str = "member-list.json";
 pub const ENDPOINT_STATUS: &str = "endpoint-status.json";
 /// See module docs.
 pub const ENDPOINT_HEALTH: &str = "endpoint-health.json";
+/// `kubectl get nodes -o yaml` (optional).
+pub const NODES: &str = "nodes.yaml";
 
 /// Reads a bundle directory.
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
@@ -81,6 +84,20 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     let health_path = dir.join(ENDPOINT_HEALTH);
     if health_path.exists() {
         read_health(&health_path, &mut snap)?;
+    }
+    let nodes_path = dir.join(NODES);
+    if nodes_path.exists() {
+        let text =
+            std::fs::read_to_string(&nodes_path).with_context(|| format!("cannot read {}", nodes_path.display()))?;
+        let nodes = crate::collect::kube::parse_nodes(&text)
+            .map_err(|e| anyhow!("cannot parse {} (`kubectl get nodes -o yaml` output?): {e}", nodes_path.display()))?;
+        snap.nodes = Some(nodes);
+        snap.map_nodes();
+    } else {
+        snap.gaps.push(Gap::new(
+            "kubernetes",
+            format!("no {NODES} in the bundle (capture: kubectl get nodes -o yaml > {NODES})"),
+        ));
     }
     if !resolve_free(&snap.members) {
         snap.gaps.push(Gap::new(

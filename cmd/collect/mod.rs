@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod etcd;
+pub mod kube;
 pub mod resolve;
 pub mod tls;
 

@@ -406,14 +406,20 @@ impl Cluster {
     pub fn verify_keys(&self, prefix: &str, n: usize) -> usize {
         let key = format!("{prefix}/");
         let kvs: Vec<(String, String)> = self
-            .with_client(|mut c| async move {
-                let r = c.get(key, Some(GetOptions::new().with_prefix())).await?;
-                Ok(r.kvs()
-                    .iter()
-                    .map(|kv| {
-                        (kv.key_str().unwrap_or_default().to_string(), kv.value_str().unwrap_or_default().to_string())
-                    })
-                    .collect())
+            .read(|mut c| {
+                let key = key.clone();
+                async move {
+                    let r = c.get(key, Some(GetOptions::new().with_prefix())).await?;
+                    Ok(r.kvs()
+                        .iter()
+                        .map(|kv| {
+                            (
+                                kv.key_str().unwrap_or_default().to_string(),
+                                kv.value_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect())
+                }
             })
             .unwrap_or_else(|e| panic!("read keys: {e}"));
         assert_eq!(kvs.len(), n, "expected {n} keys under {prefix}/");

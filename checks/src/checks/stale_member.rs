@@ -37,23 +37,60 @@ impl Check for StaleMember {
             ];
         }
         let q = Quorum::of_members(&snap.members);
+        // "Its node is gone" is only evidence when the mapping works for this cluster: at least
+        // one member maps to a node (kops members, named etcd-a on DNS names, map to none).
+        let mapping_works = snap.nodes.is_some() && snap.members.iter().any(|m| m.node.is_some());
         snap.members
             .iter()
             .filter(|m| !m.is_unstarted() && m.health() == Health::Unreachable)
             .map(|m| {
-                let severity = if !m.is_learner && q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
+                let by_tolerance =
+                    if !m.is_learner && q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
                 let role = if m.is_learner { "learner" } else { "voter" };
                 let tried = m.probe.as_ref().map_or(0, |p| p.attempts.len());
                 let first = m.probe_errors().into_iter().next().unwrap_or_default();
                 let mut message =
                     format!("{role} {} did not answer at any of {tried} endpoint(s) tried ({first})", m.label());
+                let node = m.node.as_deref().and_then(|n| snap.node(n));
+                let (severity, removable) = match (mapping_works, node) {
+                    (true, None) => {
+                        message.push_str("; no Kubernetes node maps to it any more: its node was deleted, remove the member");
+                        (if m.is_learner { Severity::Warning } else { Severity::Critical }, true)
+                    }
+                    (true, Some(n)) if n.ready == Some(true) => {
+                        message.push_str(&format!(
+                            "; its node {} is Ready, so etcd there is down or cut off: repair etcd on {} instead of removing the member",
+                            n.name, n.name
+                        ));
+                        (by_tolerance, false)
+                    }
+                    (true, Some(n)) => {
+                        let since = n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+                        message.push_str(&format!(
+                            "; its node {} is NotReady{}",
+                            n.name,
+                            since.map(|t| format!(" since {t}")).unwrap_or_default()
+                        ));
+                        (by_tolerance, true)
+                    }
+                    (false, _) => (by_tolerance, true),
+                };
                 if !m.is_learner {
                     message.push_str(&format!(
-                        "; it still counts as a voter (fault tolerance {}), and etcd refuses member add while it is down: remove it if its machine is gone",
+                        "; it still counts as a voter (fault tolerance {}), and etcd refuses member add while it is down",
                         q.fault_tolerance
                     ));
                 }
-                removal_finding(id, severity, m, message, q.fault_tolerance)
+                let mut f = removal_finding(id, severity, m, message, q.fault_tolerance);
+                if let Some(n) = node {
+                    f = f.with("node", serde_json::json!({"name": n.name, "ready": n.ready, "readySince": n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())}));
+                } else if mapping_works {
+                    f = f.with("nodeDeleted", true);
+                }
+                if !removable {
+                    f.remedy = None;
+                }
+                f
             })
             .collect()
     }
@@ -107,6 +144,61 @@ mod tests {
     fn reachable_leaderless_and_unstarted_members_are_never_stale() {
         let f = StaleMember.run(&cluster(&[healthy(1), no_leader(2), unstarted(3)]));
         assert!(f.is_empty(), "{f:?}");
+    }
+
+    fn with_nodes(mut snap: Snapshot, nodes: &[(&str, Option<bool>)]) -> Snapshot {
+        snap.nodes = Some(
+            nodes
+                .iter()
+                .map(|(n, r)| crate::model::Node { name: n.to_string(), ready: *r, ..Default::default() })
+                .collect(),
+        );
+        snap.map_nodes();
+        snap
+    }
+
+    #[test]
+    fn a_member_whose_node_was_deleted_is_critical_even_with_tolerance_left() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), healthy(3), healthy(4), down(5)]),
+            &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(true)), ("m4", Some(true))],
+        );
+        let f = StaleMember.run(&snap);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].message.contains("node was deleted"), "{}", f[0].message);
+        assert_eq!(f[0].evidence.get("nodeDeleted"), Some(&serde_json::json!(true)));
+        assert!(f[0].remedy.is_some());
+    }
+
+    #[test]
+    fn a_member_on_a_ready_node_is_repaired_not_removed() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), down(3)]),
+            &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(true))],
+        );
+        let f = StaleMember.run(&snap);
+        assert!(f[0].message.contains("is Ready"), "{}", f[0].message);
+        assert!(f[0].remedy.is_none());
+        assert_eq!(f[0].node.as_deref(), Some("m3"));
+    }
+
+    #[test]
+    fn a_member_on_a_not_ready_node_keeps_its_removal() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), down(3)]),
+            &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(false))],
+        );
+        let f = StaleMember.run(&snap);
+        assert!(f[0].message.contains("NotReady"), "{}", f[0].message);
+        assert!(f[0].remedy.is_some());
+    }
+
+    #[test]
+    fn when_no_member_maps_to_a_node_nothing_is_called_deleted() {
+        let snap = with_nodes(cluster(&[healthy(1), healthy(2), down(3)]), &[("ip-10-0-0-9", Some(true))]);
+        let f = StaleMember.run(&snap);
+        assert!(!f[0].message.contains("deleted"), "{}", f[0].message);
+        assert!(f[0].remedy.is_some());
     }
 
     #[test]
