@@ -90,6 +90,13 @@ pub enum Remedy {
         #[serde(rename = "memberID")]
         member_id: MemberId,
     },
+    /// Something only a person (or a node-local run) can do.
+    Manual {
+        /// One line.
+        description: String,
+        /// The exact commands or edits.
+        commands: Vec<String>,
+    },
 }
 impl Finding {
     /// A finding of `check` about `subject`.

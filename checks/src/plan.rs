@@ -108,12 +108,14 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
             _ => 1,
         },
         Remedy::PromoteLearner { .. } => 2,
+        Remedy::Manual { .. } => 3,
     };
     proposals.sort_by_key(|(r, _)| rank(r));
 
     for (remedy, reasons) in proposals {
         let reason = reasons.join(",");
         match remedy {
+            Remedy::Manual { description, commands } => steps.push(manual(None, &reason, description, commands)),
             Remedy::RemoveMember { member_id } => {
                 let Some(m) = snap.member(member_id) else { continue };
                 let Some(pos) = state.iter().position(|s| s.id == member_id) else { continue };

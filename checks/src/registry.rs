@@ -56,6 +56,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::duplicate_peer_url::DuplicatePeerUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
     &checks::learner_pending::LearnerPending,
+    &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.

@@ -2,6 +2,7 @@
 //! `registry::ALL` and its docs page in `docs/checks/<id>.md`.
 
 pub mod duplicate_peer_url;
+pub mod join_endpoint_not_apiserver;
 pub mod learner_pending;
 pub mod quorum_at_risk;
 pub mod stale_member;
