@@ -5,6 +5,7 @@
 //! snapshot, so every result is a pure function of its input and can be tested on fixtures.
 
 pub mod checks;
+pub mod distribution;
 pub mod endpoint;
 pub mod finding;
 pub mod id;

@@ -91,6 +91,7 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
         return numbered(snap, steps);
     }
 
+    let dist = crate::distribution::detect(snap).map(|d| d.0);
     // Merge: one proposal per (action, member), with every check that asked for it.
     let mut proposals: Vec<(Remedy, Vec<String>)> = Vec::new();
     for f in findings {
@@ -132,9 +133,23 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
                 let mut after = state.clone();
                 after.remove(pos);
                 if quorum_ok(&state) && quorum_ok(&after) {
-                    let what = format!("remove {} {}: {}", role(m), m.label(), why_remove(m));
-                    steps.push(automatic(action::REMOVE_MEMBER, member_id, reason, what, cmd));
-                    state = after;
+                    match distribution_removal(dist, snap, m, &reason) {
+                        Some(step) => steps.push(step),
+                        None => {
+                            let what = format!("remove {} {}: {}", role(m), m.label(), why_remove(m));
+                            steps.push(automatic(action::REMOVE_MEMBER, member_id, reason.clone(), what, cmd));
+                            state = after;
+                            if dist == Some(crate::distribution::Distribution::Kubeadm) && !m.is_unstarted() {
+                                let node = m.node.clone().unwrap_or_else(|| m.name.clone());
+                                steps.push(manual(
+                                    Some(member_id),
+                                    &reason,
+                                    format!("before {node} rejoins: reset it, or kubeadm join recreates the member on stale data"),
+                                    vec![format!("# on {node}:"), "kubeadm reset -f".into(), "rm -rf /var/lib/etcd".into()],
+                                ));
+                            }
+                        }
+                    }
                 } else {
                     steps.push(manual(
                         Some(member_id),
@@ -166,6 +181,45 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
         }
     }
     numbered(snap, steps)
+}
+
+/// Where the distribution owns membership, the removal is a manual step done its way: kops's
+/// etcd-manager would fight or undo a direct remove; K3s/RKE2 remove a member whose Node still
+/// exists through the Node's remove annotation (their controller also cleans up the node's
+/// annotations; it runs only on servers that serve the API).
+fn distribution_removal(
+    dist: Option<crate::distribution::Distribution>,
+    snap: &Snapshot,
+    m: &Member,
+    reason: &str,
+) -> Option<Step> {
+    use crate::distribution::Distribution::*;
+    match dist? {
+        Kops => Some(manual(
+            Some(m.id),
+            reason,
+            format!("{}: on kops, etcd-manager owns etcd membership and would fight or undo a direct member remove; replace the lost control-plane instance through kops and let etcd-manager re-form the cluster", m.label()),
+            vec![
+                "kubectl -n kube-system logs -l k8s-app=etcd-manager-main --tail=50   # what etcd-manager sees".into(),
+                "kops update cluster --yes && kops rolling-update cluster --cloudonly --instance-group <the lost control-plane group> --yes".into(),
+            ],
+        )),
+        d @ (K3s | Rke2) => {
+            let node = m.node.as_deref().filter(|n| snap.node(n).is_some())?;
+            let key = if d == K3s { "etcd.k3s.cattle.io/remove" } else { "etcd.rke2.cattle.io/remove" };
+            Some(manual(
+                Some(m.id),
+                reason,
+                format!("remove {} the {} way: its Node {node} still exists, so annotate it and let the etcd controller remove the member", m.label(), if d == K3s { "K3s" } else { "RKE2" }),
+                vec![
+                    format!("kubectl annotate node {node} {key}=true"),
+                    "kubectl etcd-doctor members   # the member is gone once a server that runs the API reconciled it".into(),
+                    format!("# before {node} rejoins: delete /var/lib/rancher/{}/server/db on it", if d == K3s { "k3s" } else { "rke2" }),
+                ],
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn numbered(snap: &Snapshot, mut steps: Vec<Step>) -> Plan {
@@ -514,6 +568,76 @@ mod tests {
         let p = plan_of(&[a, healthy(3), healthy(4), b]);
         assert_eq!(auto(&p), vec![("remove-member".into(), 2)]);
         assert!(p.steps[0].reason.contains("unstarted-member") && p.steps[0].reason.contains("duplicate-peer-url"));
+    }
+
+    fn with_nodes(mut snap: Snapshot, annotation: Option<&str>, label: Option<&str>, names: &[&str]) -> Snapshot {
+        snap.nodes = Some(
+            names
+                .iter()
+                .map(|n| {
+                    let mut node = crate::model::Node { name: n.to_string(), ready: Some(false), ..Default::default() };
+                    if let Some(a) = annotation {
+                        node.annotations.insert(a.into(), "x".into());
+                    }
+                    if let Some(l) = label {
+                        node.labels.insert(l.into(), "x".into());
+                    }
+                    node
+                })
+                .collect(),
+        );
+        snap.map_nodes();
+        snap
+    }
+
+    fn plan_snap(snap: &Snapshot) -> Plan {
+        plan(snap, &run_all(snap, &Selection::default()))
+    }
+
+    #[test]
+    fn kops_removals_are_manual_because_etcd_manager_owns_membership() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), down(3)]),
+            None,
+            Some("kops.k8s.io/instancegroup"),
+            &["m1", "m2"],
+        );
+        let p = plan_snap(&snap);
+        assert!(auto(&p).is_empty());
+        assert!(p.steps[0].description.contains("etcd-manager"), "{:?}", p.steps);
+    }
+
+    #[test]
+    fn k3s_removes_through_the_node_annotation_while_the_node_exists_and_directly_when_it_is_gone() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), down(3)]),
+            Some("k3s.io/node-args"),
+            None,
+            &["m1", "m2", "m3"],
+        );
+        let p = plan_snap(&snap);
+        assert!(auto(&p).is_empty());
+        assert!(
+            p.steps[0].commands[0].contains("kubectl annotate node m3 etcd.k3s.cattle.io/remove=true"),
+            "{:?}",
+            p.steps
+        );
+        let gone =
+            with_nodes(cluster(&[healthy(1), healthy(2), down(3)]), Some("k3s.io/node-args"), None, &["m1", "m2"]);
+        assert_eq!(auto(&plan_snap(&gone)), vec![("remove-member".into(), 3)]);
+    }
+
+    #[test]
+    fn kubeadm_removals_add_a_reset_of_the_node() {
+        let snap = with_nodes(
+            cluster(&[healthy(1), healthy(2), down(3)]),
+            Some("kubeadm.alpha.kubernetes.io/cri-socket"),
+            None,
+            &["m1", "m2", "m3"],
+        );
+        let p = plan_snap(&snap);
+        assert_eq!(auto(&p), vec![("remove-member".into(), 3)]);
+        assert!(p.steps[1].commands.iter().any(|c| c == "kubeadm reset -f"), "{:?}", p.steps);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Report {
     /// The cluster id, as hex.
     #[serde(rename = "clusterID")]
     pub cluster_id: Option<MemberId>,
+    /// The distribution, when recognised (kubeadm, k3s, rke2, kubespray, kops).
+    pub distribution: Option<crate::distribution::Distribution>,
     /// One row per member.
     pub members: Vec<MemberRow>,
     /// Quorum arithmetic over the voters.
@@ -139,6 +141,7 @@ impl Report {
             source: snap.source,
             collected_at: snap.collected_at,
             cluster_id: snap.cluster_id,
+            distribution: crate::distribution::detect(snap).map(|d| d.0),
             members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
             quorum: Quorum::of_members(&snap.members),
             alarms: snap.alarms.clone(),
