@@ -240,3 +240,28 @@ fn json_output_is_one_document_on_stdout_and_nothing_on_stderr() {
     let w = doctor().arg("--bundle").arg(d.path()).args(["-w", "yaml"]).assert().get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&w).contains("apiVersion: etcd-doctor/v1"));
 }
+
+#[test]
+fn the_real_kubectl_finds_the_plugin_on_path() {
+    let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("kubectl not found on PATH: install it (apt-get install -y kubectl) to test plugin discovery")
+        });
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"), d.path().join("kubectl-etcd_doctor"))
+        .expect("copy");
+    let path = std::env::join_paths(
+        std::iter::once(d.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
+    let out = std::process::Command::new(kubectl)
+        .args(["etcd-doctor", "--version"])
+        .env("PATH", path)
+        .output()
+        .expect("run kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kubectl-etcd_doctor "));
+}
