@@ -193,6 +193,20 @@ fn localhost_learner_duplicates_the_member_on_127_0_0_1() {
 }
 
 #[test]
+fn a_wiped_member_that_bootstrapped_its_own_cluster_is_not_counted_as_up() {
+    let mut c = Cluster::start(3);
+    c.restart_as_new_cluster(2);
+    let old = c.members[2].id;
+    let r = live(&c, &[]);
+    assert_eq!(r.code, 2, "{}", r.report);
+    assert_eq!(findings(&r.report), map(&[("stale-member", "critical"), ("quorum-at-risk", "critical")]));
+    let row = member(&r.report, old);
+    assert_eq!(row["reachable"], false);
+    assert!(row["probeErrors"].to_string().contains("bootstrapped a new cluster"), "{row}");
+    assert!(r.report["gaps"].to_string().contains("another cluster"));
+}
+
+#[test]
 fn a_ca_that_did_not_sign_the_server_is_named_as_such() {
     let c = Cluster::start(1);
     let foreign = Pki::new(&c.dir().join("foreign"), "some-other-ca");

@@ -118,6 +118,9 @@ pub struct Attempt {
 pub struct Status {
     /// The id of the member that answered.
     pub member_id: MemberId,
+    /// The cluster it says it belongs to.
+    #[serde(default)]
+    pub cluster_id: Option<MemberId>,
     /// Server version, e.g. "3.5.16".
     pub version: String,
     /// Database file size in bytes.

@@ -23,6 +23,7 @@ fn answered(m: &Member, leader: Option<u64>) -> Probe {
             endpoint: m.client_urls[0].clone(),
             result: Ok(Status {
                 member_id: m.id,
+                cluster_id: Some(MemberId(0xc1)),
                 version: "3.5.16".into(),
                 db_size: 2 << 20,
                 db_size_in_use: Some(1 << 20),

@@ -189,8 +189,13 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
             Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
             None => None,
         };
+        let cluster_id = match header.and_then(|h| h.get("cluster_id")) {
+            Some(v) => Some(id(v, mode, path, &format!("{at}.header.cluster_id"))?),
+            None => None,
+        };
         let status = Status {
             member_id,
+            cluster_id,
             version: doc.version,
             db_size: doc.db_size,
             db_size_in_use: doc.db_size_in_use,

@@ -183,11 +183,11 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
 
     let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); members.len()];
     for (i, url, result) in probed {
-        credit(&members, &mut attempts, Some(i), url, result, &mut snap.gaps);
+        credit(&members, snap.cluster_id, &mut attempts, Some(i), url, result, &mut snap.gaps);
     }
     for a in answers {
         let owner = members.iter().position(|m| has_client_url(m, &a.url));
-        credit(&members, &mut attempts, owner, a.url, a.status, &mut snap.gaps);
+        credit(&members, snap.cluster_id, &mut attempts, owner, a.url, a.status, &mut snap.gaps);
     }
     let reached_at_own_url = members
         .iter()
@@ -218,14 +218,31 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
 }
 
 /// Files one status answer under the member it belongs to (by the id in its header).
+/// A status from another cluster id is not this member answering: it is a member whose data
+/// was wiped and that bootstrapped a new cluster with `--initial-cluster-state new` at the
+/// same address (kubespray#13261), which silently splits the brain.
 fn credit(
     members: &[Member],
+    cluster: Option<MemberId>,
     attempts: &mut [Vec<Attempt>],
     asked_for: Option<usize>,
     url: String,
     result: Result<Status, String>,
     gaps: &mut Vec<Gap>,
 ) {
+    let result = match result {
+        Ok(s) if cluster.is_some() && s.cluster_id.is_some() && s.cluster_id != cluster => {
+            let msg = format!(
+                "answers as member {} of another cluster {} (this cluster is {}): its data was wiped and it bootstrapped a new cluster",
+                s.member_id,
+                s.cluster_id.map(|c| c.to_string()).unwrap_or_default(),
+                cluster.map(|c| c.to_string()).unwrap_or_default()
+            );
+            gaps.push(Gap::new("etcd", format!("{url} {msg}")));
+            Err(msg)
+        }
+        other => other,
+    };
     match result {
         Ok(s) => match members.iter().position(|m| m.id == s.member_id) {
             Some(j) => {
@@ -256,6 +273,7 @@ fn to_status(r: etcd_client::StatusResponse) -> Status {
     let opt = |v: i64| (v > 0).then_some(v);
     Status {
         member_id: MemberId(r.header().map(|h| h.member_id()).unwrap_or(0)),
+        cluster_id: r.header().map(|h| MemberId(h.cluster_id())),
         version: r.version().to_string(),
         db_size: r.db_size(),
         db_size_in_use: opt(r.raft_used_db_size()),

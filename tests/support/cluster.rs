@@ -257,6 +257,38 @@ impl Cluster {
         let _ = fs::remove_dir_all(&self.members[i].data_dir);
     }
 
+    /// Wipes member i and restarts it with `--initial-cluster-state new` and only itself in
+    /// `--initial-cluster`: it bootstraps a separate one-member cluster at the same address
+    /// (kubespray#13261). Waits until it answers.
+    pub fn restart_as_new_cluster(&mut self, i: usize) {
+        self.kill_and_wipe(i);
+        let only_me = format!("{}={}", self.members[i].name, self.members[i].peer_url);
+        self.spawn(i, &only_me, "new");
+        let ep = self.members[i].client_url.clone();
+        let opts = self.connect_options();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (ep, opts) = (ep.clone(), opts.clone());
+            let ok = self.rt.block_on(async move {
+                let fut = async {
+                    let mut c = Client::connect([ep], Some(opts)).await.ok()?;
+                    c.status().await.ok().map(|s| s.leader() != 0)
+                };
+                tokio::time::timeout(Duration::from_secs(2), fut).await.ok().flatten().unwrap_or(false)
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not come up:\n{}",
+                self.members[i].name,
+                tail(&self.members[i].log, 20)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGSTOPs member i: its sockets accept but nothing answers.
     pub fn pause(&self, i: usize) {
         if let Some(p) = self.members[i].pid() {
