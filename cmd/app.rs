@@ -10,7 +10,7 @@ use etcd_doctor_checks::{Report, Snapshot, plan};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::cli::{Cli, Command, Global, Output, PlanKind};
+use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
 use crate::fix::{self, executor::Executor};
@@ -78,6 +78,15 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Apply { file } => apply(g, &file),
+        Command::Bundle { what: BundleKind::Collect { dir } } => {
+            if g.bundle.is_some() {
+                bail!("bundle collect reads a live cluster; --bundle is already a bundle");
+            }
+            let snap = collect(g)?;
+            let files = crate::collect::bundle_write::write(&snap, &dir)?;
+            let _ = writeln!(std::io::stderr(), "wrote {} to {}", files.join(", "), dir.display());
+            Ok(exit::CLEAN)
+        }
     }
 }
 

@@ -63,6 +63,12 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", value_name = "FILE")]
         file: PathBuf,
     },
+    /// Support bundles.
+    Bundle {
+        /// What to do with bundles.
+        #[command(subcommand)]
+        what: BundleKind,
+    },
     /// Print a check's docs page: what it detects, why it matters, how to fix and silence it.
     #[command(after_help = "Example:\n  kubectl etcd-doctor explain stale-member")]
     Explain {
@@ -86,6 +92,18 @@ pub enum PlanKind {
     /// A rolling restart: followers first, the leader last, never more at once than the
     /// fault tolerance allows.
     Restart,
+}
+
+/// Bundle subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BundleKind {
+    /// Write a bundle from the live cluster (etcdctl's JSON shapes, nodes.yaml; secrets
+    /// redacted) for a ticket; read it back anywhere with --bundle DIR.
+    #[command(after_help = "Example:\n  kubectl etcd-doctor bundle collect ./etcd-bundle --endpoints ... --cacert ...")]
+    Collect {
+        /// The directory to write (created if needed).
+        dir: PathBuf,
+    },
 }
 
 /// Output formats.

@@ -169,3 +169,56 @@ fn an_api_server_that_never_answers_costs_a_bounded_wait() {
     assert!(v["gaps"].to_string().contains("kubernetes"), "{}", v["gaps"]);
     assert!(took < Duration::from_secs(8), "took {took:?}");
 }
+
+#[test]
+fn bundle_collect_writes_what_reads_back_to_the_same_findings() {
+    let mut c = Cluster::start(5);
+    // Added first: etcd refuses every member add while a voter is down.
+    c.add_unstarted_member();
+    c.kill_and_wipe(4);
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Value> = (0..4).map(|i| node(&c.member(i).name, &c.member(i).ip, true)).collect();
+    nodes[0]["metadata"]["annotations"]["k3s.io/node-env"] =
+        json!(r#"{"K3S_TOKEN":"K10secret::server:abc","K3S_URL":"https://10.0.0.1:6443"}"#);
+    let kc = api_server(Answer::Nodes(list(nodes)), d.path());
+    let (_, live, _) = run(&c, &kc, &[]);
+    let dir = d.path().join("bundle");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env_remove("ETCD_DOCTOR_NO_KUBE")
+        .args(c.tool_args())
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("bundle")
+        .arg("collect")
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["member-list.json", "endpoint-status.json", "endpoint-health.json", "nodes.yaml"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let nodes_yaml = std::fs::read_to_string(dir.join("nodes.yaml")).expect("nodes.yaml");
+    assert!(!nodes_yaml.contains("K10secret") && nodes_yaml.contains("https://10.0.0.1:6443"), "{nodes_yaml}");
+    let back =
+        cargo_bin_cmd!("kubectl-etcd_doctor").arg("--bundle").arg(&dir).args(["-o", "json"]).output().expect("run");
+    let back: Value = serde_json::from_slice(&back.stdout).expect("json");
+    let summary = |v: &Value| -> Vec<(String, String, String)> {
+        let mut f: Vec<_> = v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| (f["check"].to_string(), f["severity"].to_string(), f["memberID"].to_string()))
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(summary(&back), summary(&live), "live {}\nbundle {}", live["findings"], back["findings"]);
+    assert!(summary(&live).iter().any(|(c, _, _)| c.contains("unstarted-member")));
+    assert_eq!(back["members"].as_array().map(Vec::len), Some(6));
+    let nodes_of = |v: &Value| v["members"].as_array().map(|a| a.iter().map(|m| m["node"].clone()).collect::<Vec<_>>());
+    let mut a = nodes_of(&live).unwrap_or_default();
+    let mut b = nodes_of(&back).unwrap_or_default();
+    a.sort_by_key(|v| v.to_string());
+    b.sort_by_key(|v| v.to_string());
+    assert_eq!(a, b);
+}
