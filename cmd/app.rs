@@ -224,26 +224,59 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
     if let Some(dir) = &g.bundle {
         return bundle::load(dir, OffsetDateTime::now_utc());
     }
-    let target = target(g)?;
     let kube = (!g.no_kube).then(|| crate::collect::kube::KubeTarget {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.clone(),
         timeout: g.dial_timeout + g.command_timeout,
     });
-    let (snap, nodes) = runtime()?.block_on(async {
-        let nodes = async {
-            match &kube {
-                Some(k) => Some(crate::collect::kube::nodes(k).await),
-                None => None,
+    let rt = runtime()?;
+    let ask_kube = || async {
+        match &kube {
+            None => (None, None),
+            Some(k) => match crate::collect::kube::client(k).await {
+                Err(gap) => (Some(Err(gap)), None),
+                Ok((client, server)) => {
+                    let (n, p) = tokio::join!(
+                        crate::collect::kube::nodes_with(client.clone(), &server, k.timeout),
+                        crate::collect::kube::etcd_pods(client, &server, k.timeout)
+                    );
+                    (Some(n), Some(p))
+                }
+            },
+        }
+    };
+    let ((nodes, pods), snap) = if g.endpoints.iter().all(|e| e.trim().is_empty()) {
+        // Without --endpoints, the etcd pods may say where etcd listens.
+        let (_, pods) = rt.block_on(ask_kube());
+        if let Some(Ok(p)) = &pods {
+            let urls: Vec<String> = p.iter().flat_map(|p| p.advertise_client_urls.clone()).collect();
+            if !urls.is_empty() {
+                bail!(
+                    "no etcd endpoint given; this cluster's etcd pods advertise {}: run again with --endpoints {} and --cacert, --cert, --key \
+                     (kubeadm: /etc/kubernetes/pki/etcd/ca.crt, healthcheck-client.crt, healthcheck-client.key on a control-plane node)",
+                    urls.join(", "),
+                    urls.join(",")
+                );
             }
-        };
-        tokio::join!(etcd::collect(&target), nodes)
-    });
-    let mut snap = snap?;
+        }
+        // No pod to point at: the endpoint error says what to pass.
+        return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
+    } else {
+        // Both at once: the API's wait never adds to etcd's.
+        let target = target(g)?;
+        let (k, e) = rt.block_on(async { tokio::join!(ask_kube(), etcd::collect(&target)) });
+        (k, e?)
+    };
+    let mut snap = snap;
     match nodes {
         Some(Ok(n)) => snap.nodes = Some(n),
         Some(Err(gap)) => snap.gaps.push(gap),
         None => snap.gaps.push(etcd_doctor_checks::Gap::new("kubernetes", "not asked (--no-kube)")),
+    }
+    match pods {
+        Some(Ok(p)) => snap.etcd_pods = Some(p),
+        Some(Err(gap)) => snap.gaps.push(gap),
+        None => {}
     }
     snap.map_nodes();
     Ok(snap)

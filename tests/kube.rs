@@ -23,6 +23,11 @@ enum Answer {
 
 /// Serves the answer on a free loopback port; returns a kubeconfig file pointing at it.
 fn api_server(answer: Answer, dir: &std::path::Path) -> std::path::PathBuf {
+    api_server_with(answer, None, dir)
+}
+
+/// The same, also serving kube-system pods (`component=etcd`) when given.
+fn api_server_with(answer: Answer, pods: Option<Value>, dir: &std::path::Path) -> std::path::PathBuf {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
@@ -46,6 +51,18 @@ fn api_server(answer: Answer, dir: &std::path::Path) -> std::path::PathBuf {
                                 tokio::time::sleep(Duration::from_secs(60)).await;
                                 (StatusCode::OK, String::new())
                             }
+                        }
+                    }
+                }),
+            );
+            let app = app.route(
+                "/api/v1/namespaces/kube-system/pods",
+                get(move || {
+                    let p = pods.clone();
+                    async move {
+                        match p {
+                            Some(v) => (StatusCode::OK, v.to_string()),
+                            None => (StatusCode::NOT_FOUND, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "message": "not served here"}).to_string()),
                         }
                     }
                 }),
@@ -221,4 +238,60 @@ fn bundle_collect_writes_what_reads_back_to_the_same_findings() {
     a.sort_by_key(|v| v.to_string());
     b.sort_by_key(|v| v.to_string());
     assert_eq!(a, b);
+}
+
+/// A kubeadm etcd static pod as `kubectl -n kube-system get pod -o json` shows it.
+fn etcd_pod(node: &str, client_url: &str, crashing: bool) -> Value {
+    let state = if crashing {
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=etcd"}})
+    } else {
+        json!({"running": {"startedAt": "2026-11-24T09:00:00Z"}})
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("etcd-{node}"), "namespace": "kube-system",
+                     "labels": {"component": "etcd", "tier": "control-plane"},
+                     "annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": client_url}},
+        "spec": {"nodeName": node, "containers": [{"name": "etcd", "image": "registry.k8s.io/etcd:3.5.24-0"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "etcd", "ready": !crashing, "restartCount": if crashing { 17 } else { 0 },
+                   "image": "registry.k8s.io/etcd:3.5.24-0", "imageID": "", "state": state}]}
+    })
+}
+
+#[test]
+fn without_endpoints_the_etcd_pods_say_where_etcd_listens() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let pods = list(vec![
+        etcd_pod("cp-1", "https://10.0.0.11:2379", false),
+        etcd_pod("cp-2", "https://10.0.0.12:2379", false),
+    ]);
+    let kc = api_server_with(Answer::Nodes(list(vec![])), Some(pods), d.path());
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env_remove("ETCD_DOCTOR_NO_KUBE")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--endpoints https://10.0.0.11:2379,https://10.0.0.12:2379"), "{err}");
+}
+
+#[test]
+fn a_stale_member_shows_its_crashing_etcd_pod() {
+    let mut c = Cluster::start(3);
+    c.kill_and_wipe(2);
+    let d = tempfile::tempdir().expect("tempdir");
+    let nodes = (0..3).map(|i| node(&c.member(i).name, &c.member(i).ip, i != 2)).collect();
+    let pods = list((0..3).map(|i| etcd_pod(&c.member(i).name, &c.member(i).client_url, i == 2)).collect());
+    let kc = api_server_with(Answer::Nodes(list(nodes)), Some(pods), d.path());
+    let (_, v, _) = run(&c, &kc, &[]);
+    let f = finding(&v, "stale-member").expect("stale-member");
+    let msg = f["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&format!("etcd pod etcd-{} is Running, CrashLoopBackOff (17 restarts)", c.member(2).name)),
+        "{msg}"
+    );
+    assert_eq!(f["evidence"]["etcdPod"]["image"], "registry.k8s.io/etcd:3.5.24-0");
 }

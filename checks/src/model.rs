@@ -46,6 +46,31 @@ pub struct Snapshot {
     /// (then `gaps` says why), so "no node" is never confused with "node deleted".
     #[serde(default)]
     pub nodes: Option<Vec<Node>>,
+    /// kubeadm's etcd static pods (kube-system, `component=etcd`); `None` when not read.
+    #[serde(default)]
+    pub etcd_pods: Option<Vec<EtcdPod>>,
+}
+
+/// An etcd pod (kubeadm static pod), reduced to what the checks need.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdPod {
+    /// metadata.name, e.g. etcd-cp-1.
+    pub name: String,
+    /// spec.nodeName.
+    pub node: String,
+    /// status.phase.
+    pub phase: String,
+    /// Whether its containers are ready.
+    pub ready: bool,
+    /// Restarts of its etcd container.
+    pub restarts: i32,
+    /// Why its container waits, e.g. CrashLoopBackOff.
+    pub waiting_reason: Option<String>,
+    /// The `kubeadm.kubernetes.io/etcd.advertise-client-urls` annotation.
+    pub advertise_client_urls: Vec<String>,
+    /// The container image (carries the etcd version).
+    pub image: String,
 }
 
 /// A Kubernetes node, reduced to what the checks need.
@@ -257,6 +282,7 @@ impl Snapshot {
             host_addrs: BTreeMap::new(),
             gaps: Vec::new(),
             nodes: None,
+            etcd_pods: None,
         }
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etcd_doctor_checks::{Gap, Node};
-use k8s_openapi::api::core::v1::Node as K8sNode;
+use etcd_doctor_checks::{EtcdPod, Gap, Node};
+use k8s_openapi::api::core::v1::{Node as K8sNode, Pod};
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -26,14 +26,68 @@ pub struct KubeTarget {
 /// The minimal read-only permissions, for messages (the README ships the ClusterRole).
 const RBAC_HINT: &str = "needs `get`/`list` on nodes (ClusterRole in deploy/rbac.yaml)";
 
-/// Lists the nodes, or says why not.
-pub async fn nodes(t: &KubeTarget) -> Result<Vec<Node>, Gap> {
-    let gap = |r: String| Gap::new("kubernetes", r);
+fn gap(r: String) -> Gap {
+    Gap::new("kubernetes", r)
+}
+
+/// A client for the API server the kubeconfig names, bounded by the target's timeout.
+pub async fn client(t: &KubeTarget) -> Result<(Client, String), Gap> {
     let mut config = config(t).await.map_err(gap)?;
     config.connect_timeout = Some(t.timeout);
     config.read_timeout = Some(t.timeout);
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| gap(format!("cannot build a client for {server}: {e}")))?;
+    Ok((client, server))
+}
+
+/// kubeadm's etcd static pods in kube-system (`component=etcd`), or why not.
+pub async fn etcd_pods(client: Client, server: &str, timeout: Duration) -> Result<Vec<EtcdPod>, Gap> {
+    let api: Api<Pod> = Api::namespaced(client, "kube-system");
+    match tokio::time::timeout(timeout * 2, api.list(&ListParams::default().labels("component=etcd"))).await {
+        Err(_) => Err(gap(format!("{server} did not answer the kube-system pod list within {:?}", timeout * 2))),
+        Ok(Err(kube::Error::Api(s))) if s.code == 403 => Err(gap(format!(
+            "forbidden to list pods in kube-system at {server} (needs `list` on pods there, deploy/rbac.yaml): {}",
+            s.message
+        ))),
+        Ok(Err(e)) => Err(gap(format!("cannot list etcd pods at {server}: {}", crate::collect::error_line(&e)))),
+        Ok(Ok(list)) => Ok(list.items.iter().map(convert_pod).collect()),
+    }
+}
+
+/// An etcd pod as the checks see it.
+pub fn convert_pod(p: &Pod) -> EtcdPod {
+    let ann = p.metadata.annotations.clone().unwrap_or_default();
+    let status = p.status.as_ref();
+    let cs = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.iter().find(|c| c.name == "etcd").or(c.first()));
+    EtcdPod {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        node: p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        phase: status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into()),
+        ready: cs.is_some_and(|c| c.ready),
+        restarts: cs.map(|c| c.restart_count).unwrap_or(0),
+        waiting_reason: cs
+            .and_then(|c| c.state.as_ref())
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.clone()),
+        advertise_client_urls: ann
+            .get("kubeadm.kubernetes.io/etcd.advertise-client-urls")
+            .map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
+            .unwrap_or_default(),
+        image: p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default(),
+    }
+}
+
+/// Lists the nodes, or says why not.
+pub async fn nodes(t: &KubeTarget) -> Result<Vec<Node>, Gap> {
+    let (client, server) = client(t).await?;
+    nodes_with(client, &server, t.timeout).await
+}
+
+/// Lists the nodes with a client made already.
+pub async fn nodes_with(client: Client, server: &str, timeout: Duration) -> Result<Vec<Node>, Gap> {
+    let t = KubeTarget { kubeconfig: None, context: None, timeout };
     let api: Api<K8sNode> = Api::all(client);
     match tokio::time::timeout(t.timeout * 2, api.list(&ListParams::default())).await {
         Err(_) => Err(gap(format!("{server} did not answer the node list within {:?}", t.timeout * 2))),

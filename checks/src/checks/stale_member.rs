@@ -75,6 +75,16 @@ impl Check for StaleMember {
                     }
                     (false, _) => (by_tolerance, true),
                 };
+                let pod = m.node.as_deref().and_then(|n| snap.etcd_pods.as_ref()?.iter().find(|p| p.node == n));
+                if let Some(p) = pod {
+                    message.push_str(&format!(
+                        "; its etcd pod {} is {}{} ({} restarts)",
+                        p.name,
+                        p.phase,
+                        p.waiting_reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default(),
+                        p.restarts
+                    ));
+                }
                 if !m.is_learner {
                     message.push_str(&format!(
                         "; it still counts as a voter (fault tolerance {}), and etcd refuses member add while it is down",
@@ -86,6 +96,9 @@ impl Check for StaleMember {
                     f = f.with("node", serde_json::json!({"name": n.name, "ready": n.ready, "readySince": n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())}));
                 } else if mapping_works {
                     f = f.with("nodeDeleted", true);
+                }
+                if let Some(p) = pod {
+                    f = f.with("etcdPod", p);
                 }
                 if !removable {
                     f.remedy = None;
