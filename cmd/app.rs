@@ -245,7 +245,7 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
             },
         }
     };
-    let ((nodes, pods), snap) = if g.endpoints.iter().all(|e| e.trim().is_empty()) {
+    let ((nodes, pods), snap) = if !g.local && g.endpoints.iter().all(|e| e.trim().is_empty()) {
         // Without --endpoints, the etcd pods may say where etcd listens.
         let (_, pods) = rt.block_on(ask_kube());
         if let Some(Ok(p)) = &pods {
@@ -268,6 +268,9 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         (k, e?)
     };
     let mut snap = snap;
+    if g.local {
+        snap.source = etcd_doctor_checks::Source::Local;
+    }
     match nodes {
         Some(Ok(n)) => snap.nodes = Some(n),
         Some(Err(gap)) => snap.gaps.push(gap),
@@ -283,6 +286,18 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
 }
 
 fn target(g: &Global) -> Result<etcd::Target> {
+    if g.local {
+        let l = crate::collect::local::discover(&g.root)?;
+        let endpoints =
+            if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() };
+        let tls = TlsFiles::load(
+            Some(g.cacert.as_deref().unwrap_or(&l.cacert)),
+            Some(g.cert.as_deref().unwrap_or(&l.cert)),
+            Some(g.key.as_deref().unwrap_or(&l.key)),
+        )
+        .with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?;
+        return etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout);
+    }
     let tls = TlsFiles::load(g.cacert.as_deref(), g.cert.as_deref(), g.key.as_deref())?;
     etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)
 }

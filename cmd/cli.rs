@@ -148,6 +148,13 @@ pub struct Global {
     /// Do not ask the Kubernetes API (node checks then say they could not decide).
     #[arg(long, global = true, env = "ETCD_DOCTOR_NO_KUBE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_kube: bool,
+    /// On a node: find the local etcd's endpoint and client certificates from the
+    /// distribution's files (K3s, RKE2, kubeadm, Kubespray). Explicit flags still win.
+    #[arg(long, global = true, conflicts_with = "bundle")]
+    pub local: bool,
+    /// With --local: read a copy of a node's filesystem under DIR instead of /.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
     /// Read captured etcdctl output from DIR instead of asking etcd (offline).
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]
     pub bundle: Option<PathBuf>,

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod bundle_write;
 pub mod etcd;
 pub mod kube;
+pub mod local;
 pub mod resolve;
 pub mod tls;
 
