@@ -207,6 +207,26 @@ fn a_wiped_member_that_bootstrapped_its_own_cluster_is_not_counted_as_up() {
 }
 
 #[test]
+fn the_first_answer_does_not_decide_which_cluster_is_diagnosed() {
+    let mut c = Cluster::start(3);
+    c.restart_as_new_cluster(2);
+    // The real cluster answers 300 ms late through a proxy; the rogue one-member cluster at once.
+    let ip = c.member(0).ip.clone();
+    let proxy = support::proxy::Proxy::start(
+        &format!("{ip}:23791"),
+        format!("{ip}:2379").parse().expect("addr"),
+        Duration::from_millis(300),
+    );
+    let mut args = c.tool_args();
+    args[1] = format!("https://{},{}", proxy.addr, c.member(2).client_url);
+    args.extend(["--dial-timeout".into(), "5s".into()]);
+    let r = doctor(&args);
+    assert_eq!(r.report["members"].as_array().map(Vec::len), Some(3), "{}", r.report);
+    assert_eq!(findings(&r.report), map(&[("stale-member", "critical"), ("quorum-at-risk", "critical")]));
+    assert!(r.report["gaps"].to_string().contains("split brain"), "{}", r.report["gaps"]);
+}
+
+#[test]
 fn a_ca_that_did_not_sign_the_server_is_named_as_such() {
     let c = Cluster::start(1);
     let foreign = Pki::new(&c.dir().join("foreign"), "some-other-ca");

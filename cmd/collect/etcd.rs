@@ -140,46 +140,62 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
         }
     }
     let Some(w) = winner else { bail!(no_endpoint_answered(t, &answers)) };
-    let list = match &answers[w].list {
+    let mut list = match &answers[w].list {
         Ok((_, l)) => l.clone(),
         Err(_) => bail!("internal: winner without a member list"),
     };
-    let mut members: Vec<Member> = list
-        .members()
-        .iter()
-        .map(|m| Member {
-            id: MemberId(m.id()),
-            name: m.name().to_string(),
-            peer_urls: m.peer_urls().to_vec(),
-            client_urls: m.client_urls().to_vec(),
-            is_learner: m.is_learner(),
-            probe: None,
-            node: None,
-        })
-        .collect();
+    let mut members = members_of(&list);
 
     // Round two, while the rest of round one finishes: every member client URL not asked yet.
-    let asked: BTreeSet<Endpoint> = t.endpoints.iter().filter_map(|u| Endpoint::parse(u).ok()).collect();
-    let mut to_probe: Vec<(usize, String)> = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        for u in &m.client_urls {
-            let seen = Endpoint::parse(u).map(|e| asked.contains(&e)).unwrap_or(false);
-            if !seen && !to_probe.iter().any(|(_, x)| x == u) {
-                to_probe.push((i, u.clone()));
+    let names = resolve::names_in(&members);
+    let (mut probed, rest, (mut host_addrs, mut resolve_gaps)) =
+        tokio::join!(probe_list(t, &members), first.collect::<Vec<Answer>>(), resolve::resolve(names, t.dial));
+    answers.extend(rest);
+
+    // Endpoints that answer for different clusters: a split brain (a wiped member that
+    // bootstrapped its own cluster, kubespray#13261). Which list came first must not decide
+    // what "the cluster" is: take the one with the most members, and say so.
+    let mut split = Vec::new();
+    let cluster_of = |l: &MemberListResponse| l.header().map(|h| h.cluster_id()).unwrap_or(0);
+    let lists: Vec<&MemberListResponse> = answers.iter().filter_map(|a| a.list.as_ref().ok().map(|(_, l)| l)).collect();
+    if lists.iter().any(|l| cluster_of(l) != cluster_of(&list)) {
+        for a in &answers {
+            if let Ok((_, l)) = &a.list {
+                split.push(format!(
+                    "{} answers for cluster {:x} ({} members)",
+                    a.url,
+                    cluster_of(l),
+                    l.members().len()
+                ));
             }
         }
+        let best =
+            lists.iter().max_by_key(|l| (l.members().len(), cluster_of(l) == cluster_of(&list))).map(|l| (*l).clone());
+        if let Some(best) = best
+            && cluster_of(&best) != cluster_of(&list)
+        {
+            list = best;
+            members = members_of(&list);
+            let names = resolve::names_in(&members);
+            (probed, (host_addrs, resolve_gaps)) =
+                tokio::join!(probe_list(t, &members), resolve::resolve(names, t.dial));
+        }
     }
-    let round_two =
-        futures::future::join_all(to_probe.iter().map(|(i, u)| async move { (*i, u.clone(), t.status(u).await) }));
-    let names = resolve::names_in(&members);
-    let (probed, rest, (host_addrs, resolve_gaps)) =
-        tokio::join!(round_two, first.collect::<Vec<Answer>>(), resolve::resolve(names, t.dial));
-    answers.extend(rest);
 
     let mut snap = Snapshot::new(Source::Live, collected_at);
     snap.cluster_id = list.header().map(|h| MemberId(h.cluster_id()));
     snap.host_addrs = host_addrs;
     snap.gaps.extend(resolve_gaps);
+    if !split.is_empty() {
+        snap.gaps.push(Gap::new(
+            "etcd",
+            format!(
+                "the endpoints answer for different clusters (split brain): {}; the one with the most members, {:x}, is diagnosed",
+                split.join("; "),
+                cluster_of(&list)
+            ),
+        ));
+    }
 
     let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); members.len()];
     for (i, url, result) in probed {
@@ -215,6 +231,41 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
     // raft and wait out an election when the leader is the member that hangs.
     snap.alarms = snap.alarms_from_statuses();
     Ok(snap)
+}
+
+fn members_of(list: &MemberListResponse) -> Vec<Member> {
+    list.members()
+        .iter()
+        .map(|m| Member {
+            id: MemberId(m.id()),
+            name: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            client_urls: m.client_urls().to_vec(),
+            is_learner: m.is_learner(),
+            probe: None,
+            node: None,
+        })
+        .collect()
+}
+
+/// Status of every member client URL the tool's own endpoints did not already cover, in
+/// parallel, each bounded.
+async fn probe_list(t: &Target, members: &[Member]) -> Vec<(usize, String, Result<Status, String>)> {
+    let asked: BTreeSet<Endpoint> = t.endpoints.iter().filter_map(|u| Endpoint::parse(u).ok()).collect();
+    let mut to_probe: Vec<(usize, String)> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        for u in &m.client_urls {
+            let seen = Endpoint::parse(u).map(|e| asked.contains(&e)).unwrap_or(false);
+            if !seen && !to_probe.iter().any(|(_, x)| x == u) {
+                to_probe.push((i, u.clone()));
+            }
+        }
+    }
+    futures::future::join_all(to_probe.into_iter().map(|(i, u)| async move {
+        let r = t.status(&u).await;
+        (i, u, r)
+    }))
+    .await
 }
 
 /// Files one status answer under the member it belongs to (by the id in its header).
