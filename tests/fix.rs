@@ -152,22 +152,36 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     c.kill_and_wipe(4);
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.yaml");
-    let out = doctor_cmd().args(args(&c, &["plan", "-o", "yaml"])).output().expect("plan");
+    // Generous timeouts: on a loaded machine a slow live member must not look unreachable, which
+    // would (rightly) make apply refuse the plan as changed. The dead members refuse at once.
+    let slow = ["--dial-timeout", "10s", "--command-timeout", "10s"];
+    let out = doctor_cmd().args(args(&c, &[&["plan", "-o", "yaml"][..], &slow[..]].concat())).output().expect("plan");
     std::fs::write(&plan, &out.stdout).expect("write plan");
     let yaml = String::from_utf8_lossy(&out.stdout);
     assert_eq!(yaml.matches("action: remove-member").count(), 2, "{yaml}");
     // Apply with a pause before each step, and kill the tool once the first removal happened.
-    let mut a = args(&c, &["apply", "-f"]);
+    let mut a = args(&c, &[&["apply", "--yes"][..], &slow[..]].concat());
+    a.push("-f".into());
     a.push(plan.display().to_string());
-    a.push("--yes".into());
+    let log = dir.path().join("apply.log");
     let child = bin()
         .args(&a)
         .env("ETCD_DOCTOR_STEP_DELAY", "1500ms")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("spawn");
-    wait_for(|| c.member_list().len() == 4, "the first removal");
+    let mut child = child;
+    wait_for(
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("apply ended ({status}) before the first removal was seen:\n{said}");
+            }
+            c.member_list().len() == 4
+        },
+        "the first removal",
+    );
     kill(child);
     assert_eq!(c.member_list().len(), 4, "killed before the second step");
     // The same plan again: step 1 already happened, step 2 runs.
