@@ -145,7 +145,10 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
         Ok(v) => crate::duration::parse(&v).map_err(|e| anyhow::anyhow!("ETCD_DOCTOR_STEP_DELAY: {e}"))?,
         Err(_) => std::time::Duration::ZERO,
     };
-    let ex = Executor { target: &target, step_delay, wait_learner: g.wait_learner };
+    let node = g
+        .local
+        .then(|| crate::fix::executor::NodeSide { root: g.root.clone(), restart_command: g.restart_command.clone() });
+    let ex = Executor { target: &target, step_delay, wait_learner: g.wait_learner, node };
     let rt = runtime()?;
     let applied: Vec<Applied> = rt.block_on(ex.run(plan));
     if g.output == Output::Table {
@@ -245,6 +248,7 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
             },
         }
     };
+    let local = if g.local { Some(crate::collect::local::discover(&g.root)?) } else { None };
     let ((nodes, pods), snap) = if !g.local && g.endpoints.iter().all(|e| e.trim().is_empty()) {
         // Without --endpoints, the etcd pods may say where etcd listens.
         let (_, pods) = rt.block_on(ask_kube());
@@ -263,13 +267,18 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
     } else {
         // Both at once: the API's wait never adds to etcd's.
-        let target = target(g)?;
+        let target = match &local {
+            Some(l) => local_target(g, l)?,
+            None => target(g)?,
+        };
         let (k, e) = rt.block_on(async { tokio::join!(ask_kube(), etcd::collect(&target)) });
         (k, e?)
     };
     let mut snap = snap;
-    if g.local {
+    if let Some(l) = &local {
         snap.source = etcd_doctor_checks::Source::Local;
+        let timeout = g.dial_timeout + g.command_timeout;
+        rt.block_on(crate::collect::join_probe::run(&mut snap, l, g.server_url.as_deref(), timeout))?;
     }
     match nodes {
         Some(Ok(n)) => snap.nodes = Some(n),
@@ -287,19 +296,23 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
 
 fn target(g: &Global) -> Result<etcd::Target> {
     if g.local {
-        let l = crate::collect::local::discover(&g.root)?;
-        let endpoints =
-            if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() };
-        let tls = TlsFiles::load(
-            Some(g.cacert.as_deref().unwrap_or(&l.cacert)),
-            Some(g.cert.as_deref().unwrap_or(&l.cert)),
-            Some(g.key.as_deref().unwrap_or(&l.key)),
-        )
-        .with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?;
-        return etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout);
+        return local_target(g, &crate::collect::local::discover(&g.root)?);
     }
     let tls = TlsFiles::load(g.cacert.as_deref(), g.cert.as_deref(), g.key.as_deref())?;
     etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)
+}
+
+/// The node's own etcd, from what `--local` found; explicit flags still win.
+fn local_target(g: &Global, l: &crate::collect::local::Local) -> Result<etcd::Target> {
+    let endpoints =
+        if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() };
+    let tls = TlsFiles::load(
+        Some(g.cacert.as_deref().unwrap_or(&l.cacert)),
+        Some(g.cert.as_deref().unwrap_or(&l.cert)),
+        Some(g.key.as_deref().unwrap_or(&l.key)),
+    )
+    .with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?;
+    etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

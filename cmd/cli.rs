@@ -118,6 +118,9 @@ pub enum Output {
     Yaml,
 }
 
+/// How `--fix` restarts a node's K3s/RKE2 by default.
+pub const DEFAULT_RESTART: &str = "systemctl restart {service}";
+
 /// Global flags.
 #[derive(Debug, Args)]
 pub struct Global {
@@ -155,6 +158,19 @@ pub struct Global {
     /// With --local: read a copy of a node's filesystem under DIR instead of /.
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// With --local on a K3s/RKE2 etcd-only server: the join URL to switch to (it must answer
+    /// GET /version as a Kubernetes API); default: an etcd member's host that does.
+    #[arg(long, global = true, value_name = "URL", requires = "local")]
+    pub server_url: Option<String>,
+    /// With --local --fix: how to restart the node's K3s/RKE2 after its join URL changed.
+    #[arg(
+        long,
+        global = true,
+        value_name = "COMMAND",
+        env = "ETCD_DOCTOR_RESTART_COMMAND",
+        default_value = DEFAULT_RESTART
+    )]
+    pub restart_command: String,
     /// Read captured etcdctl output from DIR instead of asking etcd (offline).
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]
     pub bundle: Option<PathBuf>,

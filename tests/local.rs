@@ -9,6 +9,8 @@ use std::path::Path;
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
+use support::api_server::{Answer, ApiServer};
+use support::pki::{Kind, Pki};
 
 fn copy(from: &Path, to: &Path) {
     fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
@@ -87,4 +89,139 @@ fn a_k3s_tree_with_an_unreadable_key_names_the_file_and_the_layout() {
     let (code, _, err) = run_local(root.path());
     assert_eq!(code, 3);
     assert!(err.contains("k3s layout") && err.contains("server-ca.crt"), "{err}");
+}
+
+/// A K3s etcd-only server (this node: member m2) that joined through m1, another etcd-only
+/// server, while m0 serves the API: the K3s incident, fixed from the broken node.
+struct K3sNode {
+    cluster: Cluster,
+    root: tempfile::TempDir,
+    _apis: (ApiServer, ApiServer),
+    config: std::path::PathBuf,
+    original: String,
+}
+
+fn k3s_etcd_only_node() -> K3sNode {
+    let cluster = Cluster::start(3);
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let pki_dir = tempfile::tempdir().expect("pki dir");
+    // K3s's own CAs: the server CA signs the supervisor/API serving certs, the client CA the kubelet's.
+    let server_ca = Pki::new(&pki_dir.path().join("server"), "k3s-server-ca");
+    let client_ca = Pki::new(&pki_dir.path().join("client"), "k3s-client-ca");
+    let (ip0, ip1) = (cluster.member(0).ip.clone(), cluster.member(1).ip.clone());
+    let (c0, k0) = server_ca.issue("k3s-serving-0", &[&ip0], Kind::Server);
+    let (c1, k1) = server_ca.issue("k3s-serving-1", &[&ip1], Kind::Server);
+    let (kc, kk) = client_ca.issue("system:node:etcd-3", &[], Kind::Client);
+    let apis = (
+        ApiServer::start(&format!("{ip0}:6443"), &c0, &k0, &client_ca.ca_path, Answer::Api("v1.31.4+k3s1")),
+        ApiServer::start(&format!("{ip1}:6443"), &c1, &k1, &client_ca.ca_path, Answer::EtcdOnly),
+    );
+    let data = r.join("var/lib/rancher/k3s");
+    copy(cluster.cacert(), &data.join("server/tls/etcd/server-ca.crt"));
+    copy(cluster.client_cert(), &data.join("server/tls/etcd/client.crt"));
+    copy(cluster.client_key(), &data.join("server/tls/etcd/client.key"));
+    copy(&server_ca.ca_path, &data.join("server/tls/server-ca.crt"));
+    copy(&kc, &data.join("agent/client-kubelet.crt"));
+    copy(&kk, &data.join("agent/client-kubelet.key"));
+    let me = cluster.member(2);
+    fs::create_dir_all(data.join("server/db/etcd")).expect("mkdir");
+    fs::write(
+        data.join("server/db/etcd/config"),
+        format!(
+            "advertise-client-urls: {url}\nclient-transport-security:\n  cert-file: /var/lib/rancher/k3s/server/tls/etcd/server-client.crt\n  client-cert-auth: true\n  key-file: /var/lib/rancher/k3s/server/tls/etcd/server-client.key\n  trusted-ca-file: /var/lib/rancher/k3s/server/tls/etcd/server-ca.crt\ndata-dir: /var/lib/rancher/k3s/server/db/etcd\nlisten-client-urls: {url}\nname: {name}\n",
+            url = me.client_url,
+            name = me.name
+        ),
+    )
+    .expect("etcd config");
+    let original = format!(
+        "token: K10aaaa::server:supersecret\nserver: https://{ip1}:6443\ndisable-apiserver: true\ndisable-controller-manager: true\ndisable-scheduler: true\nnode-taint:\n  - node-role.kubernetes.io/etcd:NoExecute\n"
+    );
+    let config = r.join("etc/rancher/k3s/config.yaml");
+    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    fs::write(&config, &original).expect("config");
+    K3sNode { cluster, root, _apis: apis, config, original }
+}
+
+fn local_cmd(root: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env("ETCD_DOCTOR_NO_KUBE", "1")
+        .env("ETCD_DOCTOR_RESTART_COMMAND", format!("echo {{service}} >> {}/restarted", root.display()))
+        .args(["--local", "--root"])
+        .arg(root)
+        .args(["-o", "json"])
+        .args(extra)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!stdout.contains("supersecret"), "the join token leaked: {stdout}");
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn a_k3s_etcd_only_node_joined_through_an_etcd_only_node_is_found_and_repointed() {
+    let n = k3s_etcd_only_node();
+    let r = n.root.path();
+    let ip0 = n.cluster.member(0).ip.clone();
+    let ip1 = n.cluster.member(1).ip.clone();
+    let (code, v, err) = local_cmd(r, &[]);
+    assert_eq!(code, 2, "{err}\n{v}");
+    assert_eq!(v["distribution"], "k3s");
+    assert_eq!(v["local"]["etcdOnly"], true);
+    assert_eq!(v["local"]["memberName"], n.cluster.member(2).name.as_str());
+    assert_eq!(v["local"]["joinProbe"]["detail"], "503 apiserver disabled", "{v}");
+    let f = &v["findings"][0];
+    assert_eq!(
+        (f["check"].as_str(), f["severity"].as_str()),
+        (Some("join-endpoint-not-apiserver"), Some("critical")),
+        "{v}"
+    );
+    let step = &v["plan"]["steps"][0];
+    assert_eq!(step["action"], "set-server-url", "{v}");
+    assert_eq!(step["automatic"], true);
+    assert_eq!(step["edit"]["to"], format!("https://{ip0}:6443"));
+    assert_eq!(step["edit"]["from"], format!("https://{ip1}:6443"));
+    assert!(!r.join("restarted").exists(), "a check never restarts anything");
+
+    let (code, v, err) = local_cmd(r, &["--fix", "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["applied"][0]["result"], "done", "{v}");
+    let now = fs::read_to_string(&n.config).expect("config");
+    assert_eq!(now, n.original.replace(&format!("https://{ip1}:6443"), &format!("https://{ip0}:6443")));
+    let backups: Vec<_> = fs::read_dir(n.config.parent().expect("dir"))
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("config.yaml.etcd-doctor-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(fs::read_to_string(&backups[0]).expect("backup"), n.original);
+    assert_eq!(fs::read_to_string(r.join("restarted")).expect("restart command ran"), "k3s\n");
+    // After: the join URL serves the API, nothing left to do.
+    assert!(
+        v["findings"].as_array().is_some_and(|f| f.iter().all(|f| f["check"] != "join-endpoint-not-apiserver")),
+        "{v}"
+    );
+    assert_eq!(v["local"]["joinProbe"]["detail"], "200 v1.31.4+k3s1", "{v}");
+}
+
+#[test]
+fn a_server_url_that_serves_no_api_is_never_written() {
+    let n = k3s_etcd_only_node();
+    let r = n.root.path();
+    let ip1 = n.cluster.member(1).ip.clone();
+    let (code, v, err) = local_cmd(r, &["--fix", "--yes", "--server-url", &format!("https://{ip1}:6443")]);
+    assert_eq!(code, 4, "{err}\n{v}");
+    assert!(err.contains("nothing here can be fixed automatically"), "{err}");
+    assert_eq!(v["plan"]["steps"][0]["action"], "manual", "{v}");
+    assert_eq!(fs::read_to_string(&n.config).expect("config"), n.original);
+    assert!(!r.join("restarted").exists());
+    // A URL that is no https URL is a usage error.
+    let (code, _, err) = local_cmd(r, &["--server-url", "10.0.0.1:6443"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--server-url"), "{err}");
 }

@@ -25,6 +25,18 @@ pub enum Distribution {
 
 /// The distribution and the fact that gave it away.
 pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
+    if let Some(l) = &snap.local {
+        let d = match l.distribution.as_str() {
+            "k3s" => Some(Distribution::K3s),
+            "rke2" => Some(Distribution::Rke2),
+            "kubeadm" => Some(Distribution::Kubeadm),
+            "kubespray" => Some(Distribution::Kubespray),
+            _ => None,
+        };
+        if let Some(d) = d {
+            return Some((d, format!("this node's {}", l.source)));
+        }
+    }
     let nodes = snap.nodes.as_deref().unwrap_or_default();
     let has_annotation = |prefix: &str| nodes.iter().find(|n| n.annotations.keys().any(|k| k.starts_with(prefix)));
     let has_label = |prefix: &str| nodes.iter().find(|n| n.labels.keys().any(|k| k.starts_with(prefix)));

@@ -90,6 +90,9 @@ pub enum Remedy {
         #[serde(rename = "memberID")]
         member_id: MemberId,
     },
+    /// On this node (`--local`): point the K3s/RKE2 join URL at one that serves the API, then
+    /// restart the service.
+    SetServerUrl(crate::plan::FileEdit),
     /// Something only a person (or a node-local run) can do.
     Manual {
         /// One line.

@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod finding;
 pub mod id;
 pub mod model;
+pub mod node_local;
 pub mod plan;
 pub mod procedure;
 pub mod quorum;

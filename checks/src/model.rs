@@ -49,6 +49,9 @@ pub struct Snapshot {
     /// kubeadm's etcd static pods (kube-system, `component=etcd`); `None` when not read.
     #[serde(default)]
     pub etcd_pods: Option<Vec<EtcdPod>>,
+    /// What the node's own files say (`--local`, a bundle's `local/` tree); `None` otherwise.
+    #[serde(default)]
+    pub local: Option<crate::node_local::LocalNode>,
 }
 
 /// An etcd pod (kubeadm static pod), reduced to what the checks need.
@@ -283,6 +286,7 @@ impl Snapshot {
             gaps: Vec::new(),
             nodes: None,
             etcd_pods: None,
+            local: None,
         }
     }
 

@@ -47,6 +47,27 @@ pub struct Step {
     /// The peer URL of a member to add.
     #[serde(default, rename = "peerURL", skip_serializing_if = "Option::is_none")]
     pub peer_url: Option<String>,
+    /// The file edit of a `set-server-url` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<FileEdit>,
+}
+
+/// One value replaced in one line of a node's config file, then the service restarted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEdit {
+    /// The file, as a node path (`/etc/rancher/k3s/config.yaml`).
+    pub file: String,
+    /// How the value is set there (`server:`, `--server`, `K3S_URL=`).
+    pub key: String,
+    /// The 1-based line that holds it when the plan was made.
+    pub line: usize,
+    /// The value now.
+    pub from: String,
+    /// The value it becomes.
+    pub to: String,
+    /// The systemd unit restarted afterwards (`k3s`, `rke2-server`).
+    pub service: String,
 }
 
 /// Step actions, as they appear in `action`.
@@ -57,6 +78,8 @@ pub mod action {
     pub const PROMOTE_LEARNER: &str = "promote-learner";
     /// `etcdctl member add --learner`.
     pub const ADD_LEARNER: &str = "add-learner";
+    /// Rewrite the K3s/RKE2 join URL on this node and restart its service (`--local`).
+    pub const SET_SERVER_URL: &str = "set-server-url";
     /// Something only a person can do; `commands` says what.
     pub const MANUAL: &str = "manual";
 }
@@ -109,7 +132,8 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
             _ => 1,
         },
         Remedy::PromoteLearner { .. } => 2,
-        Remedy::Manual { .. } => 3,
+        Remedy::SetServerUrl(_) => 3,
+        Remedy::Manual { .. } => 4,
     };
     proposals.sort_by_key(|(r, _)| rank(r));
 
@@ -117,6 +141,7 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
         let reason = reasons.join(",");
         match remedy {
             Remedy::Manual { description, commands } => steps.push(manual(None, &reason, description, commands)),
+            Remedy::SetServerUrl(edit) => steps.push(set_server_url(snap, &state, &reason, edit)),
             Remedy::RemoveMember { member_id } => {
                 let Some(m) = snap.member(member_id) else { continue };
                 let Some(pos) = state.iter().position(|s| s.id == member_id) else { continue };
@@ -250,6 +275,7 @@ fn automatic(action: &str, member_id: MemberId, reason: String, description: Str
         description,
         commands: vec![command],
         peer_url: None,
+        edit: None,
     }
 }
 
@@ -263,6 +289,55 @@ fn manual(member_id: Option<MemberId>, reason: &str, description: String, comman
         description,
         commands,
         peer_url: None,
+        edit: None,
+    }
+}
+
+/// Rewriting the join URL restarts this node's K3s, and with it its etcd member: automatic only
+/// if the cluster keeps quorum while that member is down.
+fn set_server_url(snap: &Snapshot, state: &[Sim], reason: &str, edit: FileEdit) -> Step {
+    let local = snap.local.as_ref();
+    let me = local.and_then(|l| l.member_name.as_deref()).and_then(|n| snap.members.iter().find(|m| m.name == n));
+    let voters = state.iter().filter(|m| !m.learner).count();
+    let healthy = state.iter().filter(|m| !m.learner && m.healthy).count();
+    // A member this node runs but we could not name counts as a healthy voter: the safe guess.
+    let down = match me.and_then(|m| state.iter().find(|s| s.id == m.id)) {
+        Some(s) => usize::from(s.healthy && !s.learner),
+        None => 1,
+    };
+    let keeps_quorum = voters > 0 && healthy.saturating_sub(down) >= quorum_of(voters);
+    let commands = vec![
+        format!(
+            "# in {} line {}: {} {} -> {} (a timestamped backup is kept)",
+            edit.file, edit.line, edit.key, edit.from, edit.to
+        ),
+        format!("systemctl restart {}", edit.service),
+    ];
+    let description = format!(
+        "on this node, point {} at {} (it serves the Kubernetes API) instead of {}, then restart {}",
+        edit.service, edit.to, edit.from, edit.service
+    );
+    if keeps_quorum {
+        Step {
+            n: 0,
+            action: action::SET_SERVER_URL.into(),
+            member_id: me.map(|m| m.id),
+            automatic: true,
+            reason: reason.to_string(),
+            description,
+            commands,
+            peer_url: None,
+            edit: Some(edit),
+        }
+    } else {
+        manual(
+            me.map(|m| m.id),
+            reason,
+            format!(
+                "{description}; not automatic: restarting this node's etcd member now would leave the cluster without quorum"
+            ),
+            commands,
+        )
     }
 }
 
@@ -295,6 +370,7 @@ fn recovery_step(snap: &Snapshot) -> Step {
             "# then add the other members back one at a time (kubectl etcd-doctor plan add-member)".into(),
         ],
         peer_url: None,
+        edit: None,
     }
 }
 

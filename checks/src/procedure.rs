@@ -72,6 +72,7 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
         ),
         commands: vec![format!("etcdctl member add {name} --learner --peer-urls={peer_url}")],
         peer_url: Some(peer_url.to_string()),
+        edit: None,
     });
     let mut initial: Vec<String> = snap
         .members
@@ -97,6 +98,7 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
         description: format!("promote {name} once it caught up (apply waits for it, bounded by --wait-learner)"),
         commands: vec!["etcdctl member promote <id of the new learner>".into()],
         peer_url: Some(peer_url.to_string()),
+        edit: None,
     });
     Ok(numbered(snap, steps))
 }
@@ -158,6 +160,7 @@ fn manual(description: String, commands: Vec<String>) -> Step {
         description,
         commands,
         peer_url: None,
+        edit: None,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Report {
     pub cluster_id: Option<MemberId>,
     /// The distribution, when recognised (kubeadm, k3s, rke2, kubespray, kops).
     pub distribution: Option<crate::distribution::Distribution>,
+    /// What the node's own files said (`--local`, a bundle's `local/`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<crate::node_local::LocalNode>,
     /// One row per member.
     pub members: Vec<MemberRow>,
     /// Quorum arithmetic over the voters.
@@ -142,6 +145,7 @@ impl Report {
             collected_at: snap.collected_at,
             cluster_id: snap.cluster_id,
             distribution: crate::distribution::detect(snap).map(|d| d.0),
+            local: snap.local.clone(),
             members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
             quorum: Quorum::of_members(&snap.members),
             alarms: snap.alarms.clone(),

@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use etcd_doctor_checks::node_local::LocalNode;
+
+use super::rancher;
 
 /// What the node's files say.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +26,19 @@ pub struct Local {
     pub cert: PathBuf,
     /// Client key.
     pub key: PathBuf,
+    /// The facts for the report and the checks.
+    pub node: LocalNode,
+    /// K3s/RKE2: what `GET /version` on a join URL trusts and presents.
+    pub api_tls: Option<ApiTlsFiles>,
+}
+
+/// The K3s/RKE2 server CA and a client pair that the API accepts, as paths under the root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiTlsFiles {
+    /// `server/tls/server-ca.crt` (or the agent's copy).
+    pub ca: PathBuf,
+    /// The kubelet's (or admin's) client certificate and key, when present.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// A node path under `root`.
@@ -30,21 +46,19 @@ fn at(root: &Path, p: &str) -> PathBuf {
     root.join(p.trim_start_matches('/'))
 }
 
+/// Shows a path under `root` as the node path it stands for.
+fn node_path(root: &Path, p: &Path) -> String {
+    match p.strip_prefix(root) {
+        Ok(rel) => format!("/{}", rel.display()),
+        Err(_) => p.display().to_string(),
+    }
+}
+
 /// Finds the local etcd's endpoint and client files under `root`.
 pub fn discover(root: &Path) -> Result<Local> {
-    for (dist, base) in
-        [("k3s", "/var/lib/rancher/k3s/server/tls/etcd"), ("rke2", "/var/lib/rancher/rke2/server/tls/etcd")]
-    {
-        let dir = at(root, base);
-        if dir.join("client.crt").is_file() {
-            return Ok(Local {
-                distribution: dist,
-                source: dir.clone(),
-                endpoints: vec!["https://127.0.0.1:2379".into()],
-                cacert: dir.join("server-ca.crt"),
-                cert: dir.join("client.crt"),
-                key: dir.join("client.key"),
-            });
+    for flavor in [rancher::K3S, rancher::RKE2] {
+        if let Some(l) = rancher_server(root, flavor)? {
+            return Ok(l);
         }
     }
     let manifest = at(root, "/etc/kubernetes/manifests/etcd.yaml");
@@ -55,12 +69,65 @@ pub fn discover(root: &Path) -> Result<Local> {
     if env.is_file() {
         return kubespray(root, &env);
     }
+    if at(root, "/etc/rancher/k3s").is_dir() || at(root, "/etc/rancher/rke2").is_dir() {
+        bail!(
+            "--local: this is a K3s/RKE2 node without embedded etcd under {} (an agent, a --disable-etcd server, or an \
+             external datastore); run it on a server with the etcd role",
+            root.display()
+        );
+    }
     bail!(
         "--local found no etcd configuration under {}: looked for /var/lib/rancher/{{k3s,rke2}}/server/tls/etcd/ (K3s, RKE2), \
          /etc/kubernetes/manifests/etcd.yaml (kubeadm) and /etc/etcd.env (Kubespray); run on a control-plane or etcd node \
          (as root), or pass --endpoints/--cacert/--cert/--key",
         root.display()
     )
+}
+
+/// A K3s/RKE2 server with embedded etcd: its config files, etcd config and TLS dir.
+fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>> {
+    let files = rancher::read(root, flavor)?;
+    let data = at(root, &files.data_dir);
+    let dir = data.join("server/tls/etcd");
+    if !dir.join("client.crt").is_file() {
+        return Ok(None);
+    }
+    let mut endpoints = pick(files.listen_client_urls.as_deref(), files.advertise_client_urls.as_deref());
+    if endpoints.is_empty() {
+        endpoints = vec!["https://127.0.0.1:2379".into()];
+    }
+    let ca =
+        [data.join("server/tls/server-ca.crt"), data.join("agent/server-ca.crt")].into_iter().find(|p| p.is_file());
+    let identity = [
+        (data.join("agent/client-kubelet.crt"), data.join("agent/client-kubelet.key")),
+        (data.join("server/tls/client-admin.crt"), data.join("server/tls/client-admin.key")),
+    ]
+    .into_iter()
+    .find(|(c, k)| c.is_file() && k.is_file());
+    let source = if files.member_name.is_some() {
+        format!("{}/server/db/etcd/config", files.data_dir.trim_end_matches('/'))
+    } else {
+        node_path(root, &dir)
+    };
+    Ok(Some(Local {
+        distribution: flavor.dist,
+        source: dir.clone(),
+        endpoints,
+        cacert: dir.join("server-ca.crt"),
+        cert: dir.join("client.crt"),
+        key: dir.join("client.key"),
+        node: LocalNode {
+            distribution: flavor.dist.into(),
+            source,
+            member_name: files.member_name,
+            service: Some(flavor.service.into()),
+            etcd_only: files.etcd_only,
+            join: files.join,
+            join_probe: None,
+            candidates: Vec::new(),
+        },
+        api_tls: ca.map(|ca| ApiTlsFiles { ca, identity }),
+    }))
 }
 
 /// `--flag=value` or `--flag value` from a list of arguments.
@@ -123,7 +190,23 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         at(root, flag(&args, "--key-file").unwrap_or("/etc/kubernetes/pki/etcd/server.key")),
     );
     let (cert, key) = [hc, api].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server);
-    Ok(Local { distribution: "kubeadm", source: manifest.to_path_buf(), endpoints, cacert: at(root, ca), cert, key })
+    let node = LocalNode {
+        distribution: "kubeadm".into(),
+        source: node_path(root, manifest),
+        member_name: flag(&args, "--name").map(str::to_string),
+        service: Some("kubelet".into()),
+        ..Default::default()
+    };
+    Ok(Local {
+        distribution: "kubeadm",
+        source: manifest.to_path_buf(),
+        endpoints,
+        cacert: at(root, ca),
+        cert,
+        key,
+        node,
+        api_tls: None,
+    })
 }
 
 fn kubespray(root: &Path, env: &Path) -> Result<Local> {
@@ -166,7 +249,23 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
             at(root, get("ETCD_KEY_FILE").unwrap_or("/etc/ssl/etcd/ssl/member-key.pem")),
         ),
     };
-    Ok(Local { distribution: "kubespray", source: env.to_path_buf(), endpoints, cacert: at(root, ca), cert, key })
+    let node = LocalNode {
+        distribution: "kubespray".into(),
+        source: node_path(root, env),
+        member_name: get("ETCD_NAME").map(str::to_string),
+        service: Some("etcd".into()),
+        ..Default::default()
+    };
+    Ok(Local {
+        distribution: "kubespray",
+        source: env.to_path_buf(),
+        endpoints,
+        cacert: at(root, ca),
+        cert,
+        key,
+        node,
+        api_tls: None,
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! Collectors fill a `Snapshot`; they never judge. Live etcd (`etcd`), offline bundles
 //! (`bundle`), host-name resolution (`resolve`) and certificate files (`tls`).
 
+pub mod api_probe;
 pub mod bundle;
 pub mod bundle_write;
 pub mod etcd;
+pub mod join_probe;
 pub mod kube;
 pub mod local;
+pub mod rancher;
 pub mod resolve;
 pub mod tls;
 

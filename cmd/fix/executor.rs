@@ -43,7 +43,20 @@ pub struct Executor<'a> {
     pub step_delay: Duration,
     /// How long a promotion waits for a new learner to catch up.
     pub wait_learner: Duration,
+    /// `--local`: the node's filesystem root and how to restart its service.
+    pub node: Option<NodeSide>,
 }
+
+/// What a node-local step needs.
+pub struct NodeSide {
+    /// `--root`.
+    pub root: std::path::PathBuf,
+    /// `--restart-command`; `{service}` becomes the step's service.
+    pub restart_command: String,
+}
+
+/// The units a `set-server-url` step may restart: a plan file never names an arbitrary one.
+const RESTARTABLE: [&str; 2] = ["k3s", "rke2-server"];
 
 fn applied(step: &Step, result: &str, message: impl Into<String>) -> Applied {
     Applied { n: step.n, result: result.into(), message: message.into() }
@@ -61,6 +74,7 @@ impl Executor<'_> {
                 action::REMOVE_MEMBER => self.remove(step).await,
                 action::PROMOTE_LEARNER => self.promote(step).await,
                 action::ADD_LEARNER => self.add_learner(step).await,
+                action::SET_SERVER_URL => self.set_server_url(step).await,
                 other => applied(step, "refused", format!("unknown automatic action {other:?}")),
             };
             let stop = a.result == "refused" || a.result == "failed";
@@ -120,6 +134,77 @@ impl Executor<'_> {
         let voters = members.iter().filter(|m| !m.learner).count();
         let healthy = members.iter().filter(|m| !m.learner && m.healthy()).count();
         (voters > 0 && healthy >= quorum_of(voters), healthy, voters)
+    }
+
+    /// Rewrites the node's join URL and restarts its service, if the cluster keeps quorum while
+    /// this node's member restarts. A file that already says the new URL is already done.
+    async fn set_server_url(&self, step: &Step) -> Applied {
+        let (Some(edit), Some(node)) = (&step.edit, &self.node) else {
+            return applied(step, "refused", "set-server-url runs only with --local, on the node it was planned for");
+        };
+        if !RESTARTABLE.contains(&edit.service.as_str()) {
+            return applied(
+                step,
+                "refused",
+                format!("set-server-url restarts only {RESTARTABLE:?}, not {:?}", edit.service),
+            );
+        }
+        let mut members = match self.list().await {
+            Ok((m, _)) => m,
+            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+        };
+        self.probe(&mut members).await;
+        // This node's member goes down for the restart; unknown, it counts as a healthy voter.
+        let mine = step.member_id.and_then(|id| members.iter().find(|m| m.id == id));
+        let down = mine.map_or(1, |m| usize::from(m.healthy() && !m.learner));
+        let (_, healthy, voters) = Self::quorum_ok(&members);
+        if voters == 0 || healthy.saturating_sub(down) < quorum_of(voters) {
+            return applied(
+                step,
+                "refused",
+                format!(
+                    "{healthy} of {voters} voters are healthy now: restarting {} here would lose quorum; nothing was changed",
+                    edit.service
+                ),
+            );
+        }
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+            .unwrap_or_else(|_| "now".into());
+        let edited = match crate::fix::server_url::apply(&node.root, edit, &stamp) {
+            Ok(e) => e,
+            Err(e) => return applied(step, "refused", format!("{e:#}; nothing was changed")),
+        };
+        let (line, backup) = match edited {
+            crate::fix::server_url::Edited::AlreadyDone { line } => {
+                return applied(
+                    step,
+                    "already-done",
+                    format!(
+                        "{} line {line} already says {}; not restarted again (restart {} yourself if it has not been since)",
+                        edit.file, edit.to, edit.service
+                    ),
+                );
+            }
+            crate::fix::server_url::Edited::Done { line, backup } => (line, backup),
+        };
+        let mut command = node.restart_command.replace("{service}", &edit.service);
+        // A changed unit file is read again only after a daemon-reload.
+        if edit.key == "--server" && node.restart_command == crate::cli::DEFAULT_RESTART {
+            command = format!("systemctl daemon-reload && {command}");
+        }
+        let changed = format!("{} line {line}: {} -> {} (backup {})", edit.file, edit.from, edit.to, backup.display());
+        let run = tokio::process::Command::new("sh").arg("-c").arg(&command).kill_on_drop(true).output();
+        match tokio::time::timeout(Duration::from_secs(180), run).await {
+            Ok(Ok(out)) if out.status.success() => applied(step, "done", format!("{changed}; ran `{command}`")),
+            Ok(Ok(out)) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+                applied(step, "failed", format!("{changed}; but `{command}` failed ({}): {tail}", out.status))
+            }
+            Ok(Err(e)) => applied(step, "failed", format!("{changed}; but `{command}` could not run: {e}")),
+            Err(_) => applied(step, "failed", format!("{changed}; but `{command}` did not finish within 180 s")),
+        }
     }
 
     /// Removes a member. An error the member list shows was not applied and that etcd gives

@@ -15,6 +15,9 @@ fn table(header: &[&str]) -> Table {
 /// The whole report.
 pub fn report(r: &Report) -> String {
     let mut out = members(r);
+    if let Some(l) = &r.local {
+        out.push_str(&local(l));
+    }
     out.push('\n');
     if r.findings.is_empty() {
         out.push_str("FINDINGS: none\n");
@@ -153,6 +156,29 @@ pub fn human_bytes(n: i64) -> String {
         u += 1;
     }
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+/// The node-local facts: what this node is and, on a K3s/RKE2 etcd-only server, its join URL.
+fn local(l: &etcd_doctor_checks::node_local::LocalNode) -> String {
+    let mut out = format!("\nTHIS NODE: {} (from {})", l.distribution, l.source);
+    if let Some(m) = &l.member_name {
+        out.push_str(&format!(", member {m}"));
+    }
+    if l.etcd_only {
+        out.push_str(", etcd-only (API server disabled)");
+    }
+    out.push('\n');
+    if let Some(j) = &l.join {
+        out.push_str(&format!("  joins through {} ({} line {})", j.url, j.file, j.line));
+        if let Some(p) = &l.join_probe {
+            out.push_str(&format!(": GET /version -> {}", p.detail));
+        }
+        out.push('\n');
+    }
+    for c in &l.candidates {
+        out.push_str(&format!("  could join through {}: GET /version -> {}\n", c.url, c.detail));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! clusters on loopback addresses of their own. Include with `mod support;`.
 #![allow(dead_code)]
 
+pub mod api_server;
 pub mod cluster;
 pub mod pki;
 pub mod proxy;

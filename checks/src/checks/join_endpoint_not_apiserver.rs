@@ -8,7 +8,9 @@
 use crate::declare_check;
 use crate::endpoint::{Endpoint, HostKey};
 use crate::finding::{Finding, Remedy, Severity};
-use crate::model::{Node, Snapshot};
+use crate::model::{MEMBER_NAME_ANNOTATIONS, Node, Snapshot};
+use crate::node_local::LocalNode;
+use crate::plan::FileEdit;
 use crate::registry::{Check, CheckInfo};
 
 declare_check! {
@@ -27,10 +29,20 @@ impl Check for JoinEndpointNotApiserver {
     }
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
-        let Some(nodes) = &snap.nodes else { return Vec::new() };
+        let mut out: Vec<Finding> = local_finding(snap).into_iter().collect();
+        // The node-local finding is the better one for this node: it was probed, not inferred.
+        let this_node = (!out.is_empty())
+            .then(|| snap.local.as_ref().and_then(|l| l.member_name.clone()))
+            .flatten()
+            .unwrap_or_default();
+        let Some(nodes) = &snap.nodes else { return out };
         let api_nodes: Vec<&Node> = nodes.iter().filter(|n| serves_api(n)).collect();
-        let mut out = Vec::new();
         for n in nodes.iter().filter(|n| is_k3s_server(n) && !serves_api(n)) {
+            if !this_node.is_empty()
+                && MEMBER_NAME_ANNOTATIONS.iter().any(|a| n.annotations.get(*a) == Some(&this_node))
+            {
+                continue;
+            }
             let Some((url, from_env)) = join_url(n) else { continue };
             let Ok(ep) = Endpoint::parse(&url) else { continue };
             let host = match &ep.host {
@@ -100,6 +112,59 @@ impl Check for JoinEndpointNotApiserver {
         }
         out
     }
+}
+
+/// On the node itself (`--local`): the join URL was asked `GET /version` and is no API.
+fn local_finding(snap: &Snapshot) -> Option<Finding> {
+    let local: &LocalNode = snap.local.as_ref()?;
+    if !local.is_rancher() || !local.etcd_only {
+        return None;
+    }
+    let join = local.join.as_ref()?;
+    let probe = local.join_probe.as_ref()?;
+    if probe.serves_api {
+        return None;
+    }
+    let member = local.member_name.as_deref().and_then(|n| snap.members.iter().find(|m| m.name == n));
+    let node = member.and_then(|m| m.node.clone());
+    let ready = node.as_deref().and_then(|n| snap.node(n)).and_then(|n| n.ready);
+    let severity = if ready == Some(true) { Severity::Warning } else { Severity::Critical };
+    let service = local.service.clone().unwrap_or_else(|| "k3s".into());
+    let who = node.clone().or_else(|| local.member_name.clone()).unwrap_or_else(|| "this node".into());
+    let message = format!(
+        "etcd-only node {who} joins through {} ({} line {}), which answered GET /version with {}: it serves no Kubernetes API, so after an outage this node cannot reconnect and stays NotReady",
+        join.url, join.file, join.line, probe.detail
+    );
+    let mut f = Finding::new(JoinEndpointNotApiserver::INFO.id, severity, format!("node {who}"), message)
+        .with("joinURL", &join.url)
+        .with("joinURLFile", &join.file)
+        .with("joinURLKey", &join.key)
+        .with("joinURLLine", join.line)
+        .with("probe", &probe.detail)
+        .with("candidates", local.candidates.iter().map(|c| format!("{}: {}", c.url, c.detail)).collect::<Vec<_>>());
+    if let Some(m) = member {
+        f = f.member(m.id, node.as_deref());
+    }
+    f = match local.api_candidate() {
+        Some(c) => f.remedy(Remedy::SetServerUrl(FileEdit {
+            file: join.file.clone(),
+            key: join.key.clone(),
+            line: join.line,
+            from: join.url.clone(),
+            to: c.url.clone(),
+            service,
+        })),
+        None => f.remedy(Remedy::Manual {
+            description: format!(
+                "point {who} at a node that serves the Kubernetes API; none of the etcd members' hosts answered as one"
+            ),
+            commands: vec![
+                format!("# in {} line {}: replace {} with a control-plane node's URL", join.file, join.line, join.url),
+                "kubectl etcd-doctor --local --fix --server-url https://<control-plane node>:6443".into(),
+            ],
+        }),
+    };
+    Some(f)
 }
 
 fn args(n: &Node) -> Vec<String> {
@@ -249,6 +314,65 @@ mod tests {
         assert!(JoinEndpointNotApiserver.run(&split_cluster(via_lb, "{}", false)).is_empty());
         // Without nodes there is nothing to judge.
         assert!(JoinEndpointNotApiserver.run(&cluster(&[healthy(1)])).is_empty());
+    }
+
+    fn local(members: &[crate::Member], serves: bool, candidate: bool) -> crate::Snapshot {
+        use crate::node_local::{ApiProbe, JoinSetting};
+        let mut snap = cluster(members);
+        let probe = |url: &str, ok: bool| ApiProbe {
+            url: url.into(),
+            serves_api: ok,
+            version: ok.then(|| "v1.31.4+k3s1".into()),
+            detail: if ok { "200 v1.31.4+k3s1".into() } else { "503 apiserver disabled".into() },
+        };
+        snap.local = Some(LocalNode {
+            distribution: "k3s".into(),
+            source: "/var/lib/rancher/k3s/server/db/etcd/config".into(),
+            member_name: Some(snap.members[1].name.clone()),
+            service: Some("k3s".into()),
+            etcd_only: true,
+            join: Some(JoinSetting {
+                url: "https://10.0.0.21:6443".into(),
+                file: "/etc/rancher/k3s/config.yaml".into(),
+                key: "server:".into(),
+                line: 2,
+            }),
+            join_probe: Some(probe("https://10.0.0.21:6443", serves)),
+            candidates: if candidate { vec![probe("https://10.0.0.31:6443", true)] } else { Vec::new() },
+        });
+        snap
+    }
+
+    #[test]
+    fn on_the_node_a_probed_join_url_that_is_no_api_is_rewritten_when_quorum_allows() {
+        let snap = local(&[healthy(1), healthy(2), healthy(3)], false, true);
+        let f = JoinEndpointNotApiserver.run(&snap);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert_eq!(f[0].member_id, Some(snap.members[1].id));
+        assert!(f[0].message.contains("503 apiserver disabled") && f[0].message.contains("config.yaml line 2"));
+        let Some(Remedy::SetServerUrl(e)) = &f[0].remedy else { panic!("a set-server-url remedy: {f:?}") };
+        assert_eq!(
+            (e.from.as_str(), e.to.as_str(), e.service.as_str()),
+            ("https://10.0.0.21:6443", "https://10.0.0.31:6443", "k3s")
+        );
+        let plan = crate::plan::plan(&snap, &f);
+        assert_eq!(plan.steps.len(), 1);
+        assert_eq!(plan.steps[0].action, crate::plan::action::SET_SERVER_URL);
+        assert!(plan.steps[0].automatic);
+        // One voter already down: restarting this node's member too would lose quorum.
+        let snap = local(&[healthy(1), healthy(2), down(3)], false, true);
+        let plan = crate::plan::plan(&snap, &JoinEndpointNotApiserver.run(&snap));
+        let step = plan.steps.iter().find(|s| s.reason == "join-endpoint-not-apiserver").expect("a step");
+        assert!(!step.automatic && step.description.contains("without quorum"), "{step:?}");
+    }
+
+    #[test]
+    fn on_the_node_an_api_join_url_is_silent_and_no_candidate_means_a_manual_step() {
+        assert!(JoinEndpointNotApiserver.run(&local(&[healthy(1), healthy(2), healthy(3)], true, true)).is_empty());
+        let f = JoinEndpointNotApiserver.run(&local(&[healthy(1), healthy(2), healthy(3)], false, false));
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual: {f:?}") };
+        assert!(commands.iter().any(|c| c.contains("--server-url")), "{commands:?}");
     }
 
     #[test]
