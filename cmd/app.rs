@@ -83,7 +83,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                 bail!("bundle collect reads a live cluster; --bundle is already a bundle");
             }
             let snap = collect(g)?;
-            let files = crate::collect::bundle_write::write(&snap, &dir)?;
+            let root = g.local.then_some(g.root.as_path());
+            let files = crate::collect::bundle_write::write(&snap, &dir, root)?;
             let _ = writeln!(std::io::stderr(), "wrote {} to {}", files.join(", "), dir.display());
             Ok(exit::CLEAN)
         }

@@ -150,3 +150,41 @@ fn meta_every_check_has_docs_and_a_bundle_where_it_fires_and_one_where_it_is_sil
         }
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn a_local_tree_without_probes_gives_the_node_facts_and_no_verdict() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles/k3s-etcd-only-on-node");
+    let d = tempfile::tempdir().expect("tempdir");
+    copy_dir(&src, d.path());
+    fs::remove_file(d.path().join("local.json")).expect("rm local.json");
+    let (code, v) = run(d.path(), "json");
+    assert_eq!(v["local"]["etcdOnly"], true, "{v}");
+    assert_eq!(v["local"]["memberName"], "etcd-2-773673f4");
+    assert_eq!(v["local"]["join"]["url"], "https://10.10.0.21:6443");
+    assert_eq!(v["local"]["join"]["line"], 2);
+    assert!(v["local"]["joinProbe"].is_null(), "{v}");
+    assert_eq!(code, 0, "without a probe the check cannot decide: {v}");
+    assert_eq!(v["distribution"], "k3s");
+}
+
+#[test]
+fn pods_yaml_brings_the_etcd_pods_into_the_evidence() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles/kubeadm-etcd-crashloop");
+    let (_, v) = run(&dir, "json");
+    let msg = v["findings"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("etcd pod etcd-k8s-cp-4 is Running, CrashLoopBackOff (37 restarts)"), "{msg}");
+    assert!(msg.contains("repair etcd on k8s-cp-4 instead of removing"), "{msg}");
+    assert!(v["plan"]["steps"].as_array().is_some_and(|s| s.iter().all(|s| s["action"] != "remove-member")), "{v}");
+}

@@ -225,3 +225,43 @@ fn a_server_url_that_serves_no_api_is_never_written() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("--server-url"), "{err}");
 }
+
+#[test]
+fn bundle_collect_on_the_node_keeps_the_verdict_and_drops_the_secrets() {
+    let n = k3s_etcd_only_node();
+    let r = n.root.path();
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let b = out_dir.path().join("bundle");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env("ETCD_DOCTOR_NO_KUBE", "1")
+        .args(["--local", "--root"])
+        .arg(r)
+        .args(["bundle", "collect"])
+        .arg(&b)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(b.join("local.json").is_file() && b.join("local/etc/rancher/k3s/config.yaml").is_file());
+    let copied = fs::read_to_string(b.join("local/etc/rancher/k3s/config.yaml")).expect("copy");
+    assert!(copied.contains("token: \"********\"") && copied.contains("disable-apiserver: true"), "{copied}");
+    fn walk(p: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(p).expect("ls").flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    let mut texts = Vec::new();
+    walk(&b, &mut texts);
+    assert!(
+        texts.iter().all(|t| !t.contains("supersecret") && !t.contains("PRIVATE KEY")),
+        "a secret reached the bundle"
+    );
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").arg("--bundle").arg(&b).args(["-o", "json"]).output().expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(2), "{v}");
+    assert_eq!(v["findings"][0]["check"], "join-endpoint-not-apiserver");
+    assert_eq!(v["plan"]["steps"][0]["action"], "set-server-url");
+}

@@ -31,6 +31,9 @@ pub struct LocalNode {
     /// Other URLs probed as replacements: etcd members' hosts, or `--server-url`.
     #[serde(default)]
     pub candidates: Vec<ApiProbe>,
+    /// The config files read, as node paths (a bundle carries redacted copies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// Where a join URL is set.

@@ -6,6 +6,10 @@
 //!   it were unreachable: etcdctl leaves them out)
 //! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional)
 //! - `nodes.yaml`: `kubectl get nodes -o yaml` (optional; adds node evidence)
+//! - `pods.yaml`: `kubectl -n kube-system get pods -o yaml` (optional; its etcd pods)
+//! - `local.json`: what `--local` found on a node, join URL probes included (optional)
+//! - `local/`: a copy of a node's config files laid out as on the node (optional; read like
+//!   `--root` when there is no `local.json`; no keys, secrets redacted)
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +28,12 @@ pub const ENDPOINT_STATUS: &str = "endpoint-status.json";
 pub const ENDPOINT_HEALTH: &str = "endpoint-health.json";
 /// `kubectl get nodes -o yaml` (optional).
 pub const NODES: &str = "nodes.yaml";
+/// `kubectl -n kube-system get pods -o yaml` (optional; the etcd pods are used).
+pub const PODS: &str = "pods.yaml";
+/// What `--local` found, probes included (optional; written by `bundle collect --local`).
+pub const LOCAL_JSON: &str = "local.json";
+/// A copy of a node's config files, as `--root` reads them (optional; secrets redacted).
+pub const LOCAL_DIR: &str = "local";
 
 /// Reads a bundle directory.
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
@@ -98,6 +108,25 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
             "kubernetes",
             format!("no {NODES} in the bundle (capture: kubectl get nodes -o yaml > {NODES})"),
         ));
+    }
+    let pods_path = dir.join(PODS);
+    if pods_path.exists() {
+        let text =
+            std::fs::read_to_string(&pods_path).with_context(|| format!("cannot read {}", pods_path.display()))?;
+        let pods = crate::collect::kube::parse_etcd_pods(&text).map_err(|e| {
+            anyhow!("cannot parse {} (`kubectl -n kube-system get pods -o yaml` output?): {e}", pods_path.display())
+        })?;
+        snap.etcd_pods = Some(pods);
+    }
+    let local_json = dir.join(LOCAL_JSON);
+    if local_json.exists() {
+        let text =
+            std::fs::read_to_string(&local_json).with_context(|| format!("cannot read {}", local_json.display()))?;
+        snap.local =
+            Some(serde_json::from_str(&text).with_context(|| format!("cannot parse {}", local_json.display()))?);
+    } else if dir.join(LOCAL_DIR).is_dir() {
+        snap.local = crate::collect::local::node_facts(&dir.join(LOCAL_DIR))
+            .with_context(|| format!("{}/{LOCAL_DIR}", dir.display()))?;
     }
     if !resolve_free(&snap.members) {
         snap.gaps.push(Gap::new(

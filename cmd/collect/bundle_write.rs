@@ -20,8 +20,13 @@ const SECRET_FLAGS: [&str; 7] = [
     "--etcd-s3-secret-key",
 ];
 
-/// Writes the bundle files into `dir` (created if needed).
-pub fn write(snap: &Snapshot, dir: &Path) -> Result<Vec<String>> {
+/// Config keys (K3s/RKE2 config.yaml) and env names whose values are secrets.
+const SECRET_KEYS: [&str; 6] =
+    ["token", "agent-token", "datastore-endpoint", "cluster-secret", "etcd-s3-access-key", "etcd-s3-secret-key"];
+
+/// Writes the bundle files into `dir` (created if needed); with `root` (`--local`), redacted
+/// copies of the node's config files go under `local/`.
+pub fn write(snap: &Snapshot, dir: &Path, root: Option<&Path>) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
     let mut put = |name: &str, text: String| -> Result<()> {
@@ -83,7 +88,109 @@ pub fn write(snap: &Snapshot, dir: &Path) -> Result<Vec<String>> {
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
         put(super::bundle::NODES, serde_yaml_ng::to_string(&list)?)?;
     }
+    if let Some(pods) = &snap.etcd_pods {
+        let items: Vec<Value> = pods.iter().map(pod_json).collect();
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
+        put(super::bundle::PODS, serde_yaml_ng::to_string(&list)?)?;
+    }
+    if let Some(local) = &snap.local {
+        put(super::bundle::LOCAL_JSON, serde_json::to_string_pretty(local)? + "\n")?;
+        if let Some(root) = root {
+            for f in &local.files {
+                let from = root.join(f.trim_start_matches('/'));
+                let Ok(text) = std::fs::read_to_string(&from) else { continue };
+                let rel = format!("{}/{}", super::bundle::LOCAL_DIR, f.trim_start_matches('/'));
+                let to = dir.join(&rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                put(&rel, redact_file(&text))?;
+            }
+        }
+    }
     Ok(written)
+}
+
+/// An etcd pod in the shape `kubectl get pods -o yaml` prints, holding what the checks read.
+fn pod_json(p: &etcd_doctor_checks::EtcdPod) -> Value {
+    let mut ann = Map::new();
+    if !p.advertise_client_urls.is_empty() {
+        ann.insert("kubeadm.kubernetes.io/etcd.advertise-client-urls".into(), json!(p.advertise_client_urls.join(",")));
+    }
+    let mut cs = json!({"name": "etcd", "ready": p.ready, "restartCount": p.restarts, "image": p.image});
+    if let Some(w) = &p.waiting_reason {
+        cs["state"] = json!({"waiting": {"reason": w}});
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": p.name, "namespace": "kube-system", "labels": {"component": "etcd", "tier": "control-plane"}, "annotations": ann},
+        "spec": {"nodeName": p.node, "containers": [{"name": "etcd", "image": p.image}]},
+        "status": {"phase": p.phase, "containerStatuses": [cs]},
+    })
+}
+
+/// A node config file with secret values replaced: `token: …` (YAML), `K3S_TOKEN=…` (env), and
+/// the argument after `--token` and its kin (unit files).
+pub fn redact_file(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut next_is_secret = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let t = body.trim_start();
+        let indent = &body[..body.len() - t.len()];
+        let key = t.split([':', '=']).next().unwrap_or_default().trim().trim_matches(['"', '\'']);
+        let env_secret = {
+            let k = key.trim_start_matches("export ").to_ascii_uppercase();
+            t.contains('=')
+                && (k.starts_with("K3S_") || k.starts_with("RKE2_") || k.starts_with("AWS_") || k.starts_with("ETCD_"))
+                && ["TOKEN", "SECRET", "PASSWORD", "DATASTORE_ENDPOINT", "ACCESS_KEY"].iter().any(|s| k.contains(s))
+        };
+        let redacted = if next_is_secret {
+            next_is_secret = false;
+            Some(format!("{indent}'********'{}", if t.ends_with('\\') { " \\" } else { "" }))
+        } else if SECRET_KEYS.contains(&key) && t.contains(':') {
+            Some(format!("{indent}{key}: \"********\""))
+        } else if env_secret {
+            Some(format!("{indent}{}=\"********\"", key))
+        } else {
+            // Unit arguments: '--token' '…' on one line, or the value on the next.
+            let toks: Vec<&str> = t.trim_end_matches('\\').split_whitespace().collect();
+            match toks.iter().position(|x| SECRET_FLAGS.contains(&x.trim_matches(['"', '\'']))) {
+                Some(i) if i + 1 < toks.len() => {
+                    let mut v: Vec<String> = toks.iter().map(|x| x.to_string()).collect();
+                    v[i + 1] = "'********'".into();
+                    Some(format!("{indent}{}{}", v.join(" "), if t.ends_with('\\') { " \\" } else { "" }))
+                }
+                Some(_) => {
+                    next_is_secret = true;
+                    None
+                }
+                None => toks
+                    .iter()
+                    .position(|x| {
+                        let x = x.trim_matches(['"', '\'']);
+                        SECRET_FLAGS.iter().any(|f| x.starts_with(&format!("{f}=")))
+                    })
+                    .map(|i| {
+                        let mut v: Vec<String> = toks.iter().map(|x| x.to_string()).collect();
+                        let flag = v[i].trim_matches(['"', '\'']).split('=').next().unwrap_or_default().to_string();
+                        v[i] = format!("'{flag}=********'");
+                        format!("{indent}{}{}", v.join(" "), if t.ends_with('\\') { " \\" } else { "" })
+                    }),
+            }
+        };
+        match redacted {
+            Some(r) => {
+                out.push_str(&r);
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// A member as `etcdctl member list -w json` prints it (fields omitted when empty).
@@ -164,6 +271,21 @@ pub fn redact_annotation(key: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_config_env_and_unit_files_are_redacted_and_the_rest_kept() {
+        let yaml = "token: K10abc::server:s3cret\nserver: https://10.0.0.1:6443\n\"agent-token\": other\n";
+        let r = redact_file(yaml);
+        assert!(!r.contains("s3cret") && !r.contains("other"), "{r}");
+        assert!(r.contains("server: https://10.0.0.1:6443\n") && r.contains("token: \"********\""), "{r}");
+        let env = "K3S_TOKEN='s3cret'\nexport K3S_URL=https://10.0.0.1:6443\nAWS_SECRET_ACCESS_KEY=abc\n";
+        let r = redact_file(env);
+        assert!(!r.contains("s3cret") && !r.contains("abc") && r.contains("K3S_URL=https://10.0.0.1:6443"), "{r}");
+        let unit = "ExecStart=/usr/local/bin/k3s \\\n    server \\\n\t'--token' \\\n\t's3cret' \\\n\t'--server' 'https://10.0.0.1:6443' \\\n\t--agent-token=x2 \\\n";
+        let r = redact_file(unit);
+        assert!(!r.contains("s3cret") && !r.contains("x2"), "{r}");
+        assert!(r.contains("'https://10.0.0.1:6443'") && r.lines().count() == unit.lines().count(), "{r}");
+    }
 
     #[test]
     fn secrets_in_node_args_and_env_are_redacted_and_the_rest_kept() {

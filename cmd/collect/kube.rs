@@ -128,6 +128,24 @@ pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
     serde_yaml_ng::from_str::<K8sNode>(text).map(|n| vec![convert(&n)]).map_err(|e| e.to_string())
 }
 
+/// The etcd pods of a `kubectl get pods -o yaml|json` document (a List, or one Pod): kubeadm's
+/// static pods, labelled `component=etcd`.
+pub fn parse_etcd_pods(text: &str) -> Result<Vec<EtcdPod>, String> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        items: Vec<Pod>,
+    }
+    let pods = match serde_yaml_ng::from_str::<List>(text) {
+        Ok(l) => l.items,
+        Err(_) => vec![serde_yaml_ng::from_str::<Pod>(text).map_err(|e| e.to_string())?],
+    };
+    Ok(pods
+        .iter()
+        .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("component")).is_some_and(|c| c == "etcd"))
+        .map(convert_pod)
+        .collect())
+}
+
 /// The node as the checks see it.
 pub fn convert(n: &K8sNode) -> Node {
     let labels: BTreeMap<String, String> = n.metadata.labels.clone().unwrap_or_default();

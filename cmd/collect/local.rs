@@ -84,6 +84,33 @@ pub fn discover(root: &Path) -> Result<Local> {
     )
 }
 
+/// What a node tree says about the node, without connecting anywhere (a bundle's `local/`,
+/// which holds config files but never keys): the full discovery when it works, else what the
+/// K3s/RKE2 config files alone say.
+pub fn node_facts(root: &Path) -> Result<Option<LocalNode>> {
+    if let Ok(l) = discover(root) {
+        return Ok(Some(l.node));
+    }
+    for flavor in [rancher::K3S, rancher::RKE2] {
+        if !at(root, &format!("/etc/rancher/{}", flavor.dist)).is_dir() {
+            continue;
+        }
+        let files = rancher::read(root, flavor)?;
+        return Ok(Some(LocalNode {
+            distribution: flavor.dist.into(),
+            source: format!("/etc/rancher/{}", flavor.dist),
+            member_name: files.member_name,
+            service: Some(flavor.service.into()),
+            etcd_only: files.etcd_only,
+            join: files.join,
+            join_probe: None,
+            candidates: Vec::new(),
+            files: files.read,
+        }));
+    }
+    Ok(None)
+}
+
 /// A K3s/RKE2 server with embedded etcd: its config files, etcd config and TLS dir.
 fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>> {
     let files = rancher::read(root, flavor)?;
@@ -125,6 +152,7 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
             join: files.join,
             join_probe: None,
             candidates: Vec::new(),
+            files: files.read,
         },
         api_tls: ca.map(|ca| ApiTlsFiles { ca, identity }),
     }))
@@ -195,6 +223,7 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         source: node_path(root, manifest),
         member_name: flag(&args, "--name").map(str::to_string),
         service: Some("kubelet".into()),
+        files: vec![node_path(root, manifest)],
         ..Default::default()
     };
     Ok(Local {
@@ -254,6 +283,7 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         source: node_path(root, env),
         member_name: get("ETCD_NAME").map(str::to_string),
         service: Some("etcd".into()),
+        files: vec![node_path(root, env)],
         ..Default::default()
     };
     Ok(Local {

@@ -9,6 +9,12 @@ use etcd_doctor_checks::{Quorum, Report};
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    // Piped or in CI there is no terminal to measure: wrap at $COLUMNS, else 160, so a long
+    // finding does not become one 500-character line.
+    if t.width().is_none() {
+        let cols = std::env::var("COLUMNS").ok().and_then(|c| c.parse::<u16>().ok()).filter(|c| *c >= 60);
+        t.set_width(cols.unwrap_or(160));
+    }
     t
 }
 

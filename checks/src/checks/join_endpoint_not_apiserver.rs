@@ -339,6 +339,7 @@ mod tests {
             }),
             join_probe: Some(probe("https://10.0.0.21:6443", serves)),
             candidates: if candidate { vec![probe("https://10.0.0.31:6443", true)] } else { Vec::new() },
+            files: Vec::new(),
         });
         snap
     }
