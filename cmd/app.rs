@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
-use crate::fix::{self, executor::Executor};
+use crate::fix::executor::{Executor, Via};
+use crate::fix::{self};
 use crate::render;
 use etcd_doctor_checks::plan::PlanFile;
 use etcd_doctor_checks::report::Applied;
@@ -141,7 +142,6 @@ fn refuse(g: &Global, mut report: Report, why: &str) -> Result<i32> {
 
 /// Runs the executor, collects again, and reports what was applied and what is left.
 fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
-    let target = target(g)?;
     let step_delay = match std::env::var("ETCD_DOCTOR_STEP_DELAY") {
         Ok(v) => crate::duration::parse(&v).map_err(|e| anyhow::anyhow!("ETCD_DOCTOR_STEP_DELAY: {e}"))?,
         Err(_) => std::time::Duration::ZERO,
@@ -149,9 +149,25 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
     let node = g
         .local
         .then(|| crate::fix::executor::NodeSide { root: g.root.clone(), restart_command: g.restart_command.clone() });
-    let ex = Executor { target: &target, step_delay, wait_learner: g.wait_learner, node };
     let rt = runtime()?;
-    let applied: Vec<Applied> = rt.block_on(ex.run(plan));
+    let applied: Vec<Applied> = if exec_mode(g) {
+        let k = crate::collect::kube::KubeTarget {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            timeout: g.dial_timeout + g.command_timeout,
+        };
+        let exec = rt.block_on(async {
+            let (client, _) =
+                crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
+            find_exec(g, client).await
+        })?;
+        let ex = Executor { target: Via::Exec(&exec), step_delay, wait_learner: g.wait_learner, node };
+        rt.block_on(ex.run(plan))
+    } else {
+        let target = target(g)?;
+        let ex = Executor { target: Via::Grpc(&target), step_delay, wait_learner: g.wait_learner, node };
+        rt.block_on(ex.run(plan))
+    };
     if g.output == Output::Table {
         let mut text = String::from("\nAPPLIED\n");
         for a in &applied {
@@ -250,22 +266,27 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         }
     };
     let local = if g.local { Some(crate::collect::local::discover(&g.root)?) } else { None };
-    let ((nodes, pods), snap) = if !g.local && g.endpoints.iter().all(|e| e.trim().is_empty()) {
-        // Without --endpoints, the etcd pods may say where etcd listens.
-        let (_, pods) = rt.block_on(ask_kube());
-        if let Some(Ok(p)) = &pods {
-            let urls: Vec<String> = p.iter().flat_map(|p| p.advertise_client_urls.clone()).collect();
-            if !urls.is_empty() {
-                bail!(
-                    "no etcd endpoint given; this cluster's etcd pods advertise {}: run again with --endpoints {} and --cacert, --cert, --key \
-                     (kubeadm: /etc/kubernetes/pki/etcd/ca.crt, healthcheck-client.crt, healthcheck-client.key on a control-plane node)",
-                    urls.join(", "),
-                    urls.join(",")
-                );
-            }
-        }
-        // No pod to point at: the endpoint error says what to pass.
-        return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
+    let ((nodes, pods), snap) = if exec_mode(g) {
+        // No endpoint: reach etcd through the API, with etcdctl inside an etcd pod.
+        let Some(k) = &kube else {
+            return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
+        };
+        rt.block_on(async {
+            let (client, server) = crate::collect::kube::client(k).await.map_err(|gap| {
+                anyhow::anyhow!(
+                    "no etcd endpoint given, and the Kubernetes API cannot be asked to reach etcd: {}. Pass --endpoints, --cacert, --cert and --key ({})",
+                    gap.reason,
+                    crate::collect::tls::PATH_HINT
+                )
+            })?;
+            let exec = find_exec(g, client.clone()).await?;
+            let (n, p, s) = tokio::join!(
+                crate::collect::kube::nodes_with(client.clone(), &server, k.timeout),
+                crate::collect::kube::etcd_pods(client, &server, k.timeout),
+                exec.collect()
+            );
+            anyhow::Ok(((Some(n), Some(p)), s?))
+        })?
     } else {
         // Both at once: the API's wait never adds to etcd's.
         let target = match &local {
@@ -293,6 +314,21 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
     }
     snap.map_nodes();
     Ok(snap)
+}
+
+/// No endpoint, not on a node, and the API may be asked: etcd is reached through an etcd pod.
+fn exec_mode(g: &Global) -> bool {
+    !g.local && !g.no_kube && g.endpoints.iter().all(|e| e.trim().is_empty())
+}
+
+/// The etcd pod to run etcdctl in, or an error that says what to pass instead.
+async fn find_exec(g: &Global, client: kube::Client) -> Result<crate::collect::pod_exec::ExecTarget> {
+    crate::collect::pod_exec::ExecTarget::find(client, g.dial_timeout, g.command_timeout).await.map_err(|why| {
+        anyhow::anyhow!(
+            "no etcd endpoint given, and etcd cannot be reached through the Kubernetes API ({why}). Pass --endpoints, --cacert, --cert and --key ({})",
+            crate::collect::tls::PATH_HINT
+        )
+    })
 }
 
 fn target(g: &Global) -> Result<etcd::Target> {

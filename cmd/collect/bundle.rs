@@ -49,26 +49,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     }
     let ml = read_json(&ml_path)?;
     let mut snap = Snapshot::new(Source::Bundle, now);
-    let mode = IdMode::of(&ml);
-    snap.cluster_id =
-        ml.pointer("/header/cluster_id").map(|v| id(v, mode, &ml_path, "header.cluster_id")).transpose()?;
-    let raw_members = ml.get("members").and_then(Value::as_array).ok_or_else(|| {
-        anyhow!("{}: no \"members\" array: is this `etcdctl member list -w json` output?", ml_path.display())
-    })?;
-    for (i, m) in raw_members.iter().enumerate() {
-        let doc: MemberDoc = serde_json::from_value(m.clone())
-            .with_context(|| format!("cannot parse {}: members[{i}]", ml_path.display()))?;
-        let mid = id(&doc.id, mode, &ml_path, &format!("members[{i}].ID"))?;
-        snap.members.push(Member {
-            id: mid,
-            name: doc.name,
-            peer_urls: doc.peer_urls,
-            client_urls: doc.client_urls,
-            is_learner: doc.is_learner,
-            probe: None,
-            node: None,
-        });
-    }
+    members_into(&ml, &ml_path, &mut snap)?;
     if snap.members.iter().filter(|m| m.id.0 % 1000 == 0).count() >= 2 {
         snap.gaps.push(Gap::new(
             "bundle",
@@ -136,6 +117,67 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         ));
     }
     Ok(snap)
+}
+
+/// The members of an `etcdctl member list -w json` document into `snap` (cluster id too);
+/// `origin` names the source in errors.
+pub fn members_into(ml: &Value, origin: &Path, snap: &mut Snapshot) -> Result<()> {
+    let ml_path = origin;
+    let mode = IdMode::of(ml);
+
+    snap.cluster_id =
+        ml.pointer("/header/cluster_id").map(|v| id(v, mode, ml_path, "header.cluster_id")).transpose()?;
+    let raw_members = ml.get("members").and_then(Value::as_array).ok_or_else(|| {
+        anyhow!("{}: no \"members\" array: is this `etcdctl member list -w json` output?", ml_path.display())
+    })?;
+    for (i, m) in raw_members.iter().enumerate() {
+        let doc: MemberDoc = serde_json::from_value(m.clone())
+            .with_context(|| format!("cannot parse {}: members[{i}]", ml_path.display()))?;
+        let mid = id(&doc.id, mode, ml_path, &format!("members[{i}].ID"))?;
+        snap.members.push(Member {
+            id: mid,
+            name: doc.name,
+            peer_urls: doc.peer_urls,
+            client_urls: doc.client_urls,
+            is_learner: doc.is_learner,
+            probe: None,
+            node: None,
+        });
+    }
+    Ok(())
+}
+
+/// One `Status` object of `etcdctl endpoint status -w json`.
+pub fn status_of(body: Value, mode: IdMode, path: &Path, at: &str) -> Result<Status> {
+    let doc: StatusDoc =
+        serde_json::from_value(body).with_context(|| format!("cannot parse {}: element {at}", path.display()))?;
+    let header = doc.header.as_ref();
+    let member_id = match header.and_then(|h| h.get("member_id")) {
+        Some(v) => id(v, mode, path, &format!("{at}.header.member_id"))?,
+        None => bail!("{}: element {at} has no header.member_id", path.display()),
+    };
+    let leader = match &doc.leader {
+        Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
+        None => None,
+    };
+    let cluster_id = match header.and_then(|h| h.get("cluster_id")) {
+        Some(v) => Some(id(v, mode, path, &format!("{at}.header.cluster_id"))?),
+        None => None,
+    };
+    Ok(Status {
+        member_id,
+        cluster_id,
+        version: doc.version,
+        db_size: doc.db_size,
+        db_size_in_use: doc.db_size_in_use,
+        leader,
+        raft_term: doc.raft_term,
+        raft_index: doc.raft_index,
+        raft_applied_index: doc.raft_applied_index,
+        is_learner: doc.is_learner,
+        errors: doc.errors,
+        db_size_quota: doc.db_size_quota,
+    })
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -206,36 +248,9 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
             (Some(ep), Some(st)) => (ep.as_str().unwrap_or_default().to_string(), st.clone()),
             _ => (String::new(), e),
         };
-        let doc: StatusDoc =
-            serde_json::from_value(body).with_context(|| format!("cannot parse {}: element [{i}]", path.display()))?;
         let at = format!("[{i}]");
-        let header = doc.header.as_ref();
-        let member_id = match header.and_then(|h| h.get("member_id")) {
-            Some(v) => id(v, mode, path, &format!("{at}.header.member_id"))?,
-            None => bail!("{}: element {at} has no header.member_id", path.display()),
-        };
-        let leader = match &doc.leader {
-            Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
-            None => None,
-        };
-        let cluster_id = match header.and_then(|h| h.get("cluster_id")) {
-            Some(v) => Some(id(v, mode, path, &format!("{at}.header.cluster_id"))?),
-            None => None,
-        };
-        let status = Status {
-            member_id,
-            cluster_id,
-            version: doc.version,
-            db_size: doc.db_size,
-            db_size_in_use: doc.db_size_in_use,
-            leader,
-            raft_term: doc.raft_term,
-            raft_index: doc.raft_index,
-            raft_applied_index: doc.raft_applied_index,
-            is_learner: doc.is_learner,
-            errors: doc.errors,
-            db_size_quota: doc.db_size_quota,
-        };
+        let status = status_of(body, mode, path, &at)?;
+        let member_id = status.member_id;
         match snap.members.iter().position(|m| m.id == member_id) {
             Some(j) => {
                 let m = &snap.members[j];
@@ -313,13 +328,15 @@ fn resolve_free(members: &[Member]) -> bool {
 /// How string ids in one document are written: `--hex` output, or decimal strings (the
 /// grpc-gateway). Numbers are always decimal.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum IdMode {
+pub enum IdMode {
+    /// `--hex`: string ids are hex.
     Hex,
+    /// grpc-gateway: string ids are decimal.
     Decimal,
 }
 
 impl IdMode {
-    fn of(doc: &Value) -> IdMode {
+    pub fn of(doc: &Value) -> IdMode {
         let mut strs = Vec::new();
         collect_id_strings(doc, &mut strs);
         if strs.iter().any(|s| s.bytes().any(|b| b.is_ascii_alphabetic())) {

@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod join_probe;
 pub mod kube;
 pub mod local;
+pub mod pod_exec;
 pub mod rancher;
 pub mod resolve;
 pub mod tls;

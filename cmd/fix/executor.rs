@@ -17,6 +17,7 @@ use futures::stream::FuturesUnordered;
 
 use crate::collect::etcd::Target;
 use crate::collect::etcd_error_line;
+use crate::collect::pod_exec::ExecTarget;
 
 /// One member as a fresh list shows it, with what a probe found just now.
 #[derive(Debug, Clone)]
@@ -35,10 +36,51 @@ impl Live {
     }
 }
 
+/// How the executor reaches etcd: gRPC, or etcdctl in an etcd pod through the Kubernetes API.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    /// etcd's client URLs, directly.
+    Grpc(&'a Target),
+    /// `kubectl exec`-style, in an etcd pod.
+    Exec(&'a ExecTarget),
+}
+
+/// A connection to act through, from the list that preceded the act.
+enum Conn<'a> {
+    Grpc(Box<Client>),
+    Exec(&'a ExecTarget),
+}
+
+impl Conn<'_> {
+    async fn remove(&mut self, id: MemberId) -> Result<(), String> {
+        match self {
+            Conn::Grpc(c) => c.member_remove(id.0).await.map(|_| ()).map_err(|e| etcd_error_line(&e)),
+            Conn::Exec(x) => x.remove(id).await,
+        }
+    }
+
+    async fn promote(&mut self, id: MemberId) -> Result<(), String> {
+        match self {
+            Conn::Grpc(c) => c.member_promote(id.0).await.map(|_| ()).map_err(|e| etcd_error_line(&e)),
+            Conn::Exec(x) => x.promote(id).await,
+        }
+    }
+
+    async fn add_learner(&mut self, url: &str) -> Result<(), String> {
+        match self {
+            Conn::Grpc(c) => {
+                let opts = MemberAddOptions::new().with_is_learner();
+                c.member_add([url.to_string()], Some(opts)).await.map(|_| ()).map_err(|e| etcd_error_line(&e))
+            }
+            Conn::Exec(x) => x.add_learner(url).await,
+        }
+    }
+}
+
 /// Settings for a run.
 pub struct Executor<'a> {
     /// How to reach etcd.
-    pub target: &'a Target,
+    pub target: Via<'a>,
     /// A pause before each step (a testing aid: `ETCD_DOCTOR_STEP_DELAY`).
     pub step_delay: Duration,
     /// How long a promotion waits for a new learner to catch up.
@@ -86,9 +128,41 @@ impl Executor<'_> {
         out
     }
 
-    /// The member list from the first of the tool's endpoints that answers, and its client.
-    async fn list(&self) -> Result<(Vec<Live>, Client), String> {
-        let t = self.target;
+    /// How long one act may take.
+    fn budget(&self) -> Duration {
+        match self.target {
+            Via::Grpc(t) => t.budget(),
+            Via::Exec(x) => x.timeout,
+        }
+    }
+
+    /// The member list from the first of the tool's endpoints that answers, and a connection.
+    async fn list(&self) -> Result<(Vec<Live>, Conn<'_>), String> {
+        let t = match self.target {
+            Via::Grpc(t) => t,
+            Via::Exec(x) => {
+                let v = x.member_list().await?;
+                let mut snap = etcd_doctor_checks::Snapshot::new(
+                    etcd_doctor_checks::Source::Live,
+                    time::OffsetDateTime::now_utc(),
+                );
+                crate::collect::bundle::members_into(&v, std::path::Path::new("etcdctl member list"), &mut snap)
+                    .map_err(|e| format!("{e:#}"))?;
+                let members = snap
+                    .members
+                    .into_iter()
+                    .map(|m| Live {
+                        id: m.id,
+                        name: m.name,
+                        peer_urls: m.peer_urls,
+                        client_urls: m.client_urls,
+                        learner: m.is_learner,
+                        status: None,
+                    })
+                    .collect();
+                return Ok((members, Conn::Exec(x)));
+            }
+        };
         let mut asks: FuturesUnordered<_> = t.endpoints().iter().map(|u| t.member_list(u)).collect();
         let mut errors = Vec::new();
         while let Some(r) = asks.next().await {
@@ -106,7 +180,7 @@ impl Executor<'_> {
                             status: None,
                         })
                         .collect();
-                    return Ok((members, client));
+                    return Ok((members, Conn::Grpc(Box::new(client))));
                 }
                 Err(e) => errors.push(e),
             }
@@ -117,9 +191,14 @@ impl Executor<'_> {
     /// Probes every member's client URLs now, all at once; a status counts for the member
     /// whose id is in its header.
     async fn probe(&self, members: &mut [Live]) {
-        let t = self.target;
         let urls: Vec<String> = members.iter().flat_map(|m| m.client_urls.clone()).collect();
-        let results = futures::future::join_all(urls.iter().map(|u| t.status(u))).await;
+        let results = futures::future::join_all(urls.iter().map(|u| async move {
+            match self.target {
+                Via::Grpc(t) => t.status(u).await,
+                Via::Exec(x) => x.status(u).await,
+            }
+        }))
+        .await;
         for s in results.into_iter().flatten() {
             if let Some(m) = members.iter_mut().find(|m| m.id == s.member_id)
                 && (m.status.is_none() || s.leader.is_some())
@@ -263,11 +342,11 @@ impl Executor<'_> {
                 ),
             );
         }
-        let budget = self.target.budget();
-        let outcome = tokio::time::timeout(budget, client.member_remove(id.0)).await;
+        let budget = self.budget();
+        let outcome = tokio::time::timeout(budget, client.remove(id)).await;
         let err = match outcome {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(etcd_error_line(&e)),
+            Ok(Err(e)) => Some(e),
             Err(_) => Some(format!("no reply within {budget:?}")),
         };
         if let Some(e) = &err
@@ -341,10 +420,10 @@ impl Executor<'_> {
                     "the cluster has no quorum of healthy voters now; nothing was changed",
                 );
             }
-            let budget = self.target.budget();
-            let err = match tokio::time::timeout(budget, client.member_promote(m.id.0)).await {
+            let budget = self.budget();
+            let err = match tokio::time::timeout(budget, client.promote(m.id)).await {
                 Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(etcd_error_line(&e)),
+                Ok(Err(e)) => Some(e),
                 Err(_) => Some(format!("no reply within {budget:?}")),
             };
             match err {
@@ -406,11 +485,10 @@ impl Executor<'_> {
         // asking again is safe. Bounded.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let budget = self.target.budget();
-            let opts = MemberAddOptions::new().with_is_learner();
-            let err = match tokio::time::timeout(budget, client.member_add([url.clone()], Some(opts))).await {
+            let budget = self.budget();
+            let err = match tokio::time::timeout(budget, client.add_learner(&url)).await {
                 Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(etcd_error_line(&e)),
+                Ok(Err(e)) => Some(e),
                 Err(_) => Some(format!("no reply within {budget:?}")),
             };
             let after = match self.list().await {
