@@ -66,6 +66,9 @@ pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
     {
         return Some((Distribution::Kubespray, "members are named etcd1..etcdN, as Kubespray names them".into()));
     }
+    if let Some(p) = snap.etcd_pods.as_deref().and_then(|p| p.first()) {
+        return Some((Distribution::Kubeadm, format!("etcd runs as kubeadm's static pod {} (component=etcd)", p.name)));
+    }
     if let Some(n) = has_annotation("kubeadm.alpha.kubernetes.io/") {
         return Some((Distribution::Kubeadm, format!("node {} has kubeadm annotations", n.name)));
     }

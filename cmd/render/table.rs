@@ -89,7 +89,12 @@ pub fn plan_file(doc: &etcd_doctor_checks::plan::PlanFile) -> String {
 pub fn members(r: &Report) -> String {
     let mut out = String::new();
     let cluster = r.cluster_id.map(|c| format!("cluster {c}: ")).unwrap_or_default();
-    out.push_str(&format!("MEMBERS ({cluster}{})\n", quorum_line(&r.quorum)));
+    let dist = r
+        .distribution
+        .and_then(|d| serde_json::to_value(d).ok())
+        .and_then(|v| v.as_str().map(|s| format!(", {s}")))
+        .unwrap_or_default();
+    out.push_str(&format!("MEMBERS ({cluster}{}{dist})\n", quorum_line(&r.quorum)));
     let with_node = r.members.iter().any(|m| m.node.is_some());
     let mut header =
         vec!["ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER", "REACHABLE", "LEADER", "VERSION", "DB SIZE"];
