@@ -199,7 +199,12 @@ fn a_wiped_member_that_bootstrapped_its_own_cluster_is_not_counted_as_up() {
     let old = c.members[2].id;
     let r = live(&c, &[]);
     assert_eq!(r.code, 2, "{}", r.report);
-    assert_eq!(findings(&r.report), map(&[("stale-member", "critical"), ("quorum-at-risk", "critical")]));
+    assert_eq!(
+        findings(&r.report),
+        map(&[("stale-member", "critical"), ("quorum-at-risk", "critical"), ("split-brain", "critical")])
+    );
+    let sb = r.report["findings"].as_array().and_then(|a| a.iter().find(|f| f["check"] == "split-brain")).cloned();
+    assert_eq!(sb.map(|f| f["memberID"].clone()), Some(Value::String(hex(old))), "the rogue member is named");
     let row = member(&r.report, old);
     assert_eq!(row["reachable"], false);
     assert!(row["probeErrors"].to_string().contains("bootstrapped a new cluster"), "{row}");
@@ -222,7 +227,10 @@ fn the_first_answer_does_not_decide_which_cluster_is_diagnosed() {
     args.extend(["--dial-timeout".into(), "5s".into()]);
     let r = doctor(&args);
     assert_eq!(r.report["members"].as_array().map(Vec::len), Some(3), "{}", r.report);
-    assert_eq!(findings(&r.report), map(&[("stale-member", "critical"), ("quorum-at-risk", "critical")]));
+    assert_eq!(
+        findings(&r.report),
+        map(&[("stale-member", "critical"), ("quorum-at-risk", "critical"), ("split-brain", "critical")])
+    );
     assert!(r.report["gaps"].to_string().contains("split brain"), "{}", r.report["gaps"]);
 }
 

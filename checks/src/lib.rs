@@ -21,7 +21,7 @@ pub(crate) mod testing;
 
 pub use finding::{Evidence, Finding, Remedy, Severity};
 pub use id::MemberId;
-pub use model::{Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, Probe, Snapshot, Source, Status};
+pub use model::{Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, OtherCluster, Probe, Snapshot, Source, Status};
 pub use quorum::Quorum;
 pub use registry::{Check, CheckInfo, Selection};
 pub use report::Report;

@@ -52,6 +52,27 @@ pub struct Snapshot {
     /// What the node's own files say (`--local`, a bundle's `local/` tree); `None` otherwise.
     #[serde(default)]
     pub local: Option<crate::node_local::LocalNode>,
+    /// Endpoints that answered for another cluster id than the one diagnosed (split brain).
+    #[serde(default)]
+    pub other_clusters: Vec<OtherCluster>,
+}
+
+/// An endpoint that answered for another cluster: a member wiped and bootstrapped anew, or a
+/// restore with `--force-new-cluster` on one side.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherCluster {
+    /// The client URL that answered.
+    pub endpoint: String,
+    /// The cluster id it answered for.
+    #[serde(rename = "clusterID")]
+    pub cluster_id: MemberId,
+    /// The member id it answered as.
+    #[serde(rename = "memberID")]
+    pub member_id: MemberId,
+    /// The members of its member list, as `name=peerURL`, when it was asked for one.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// An etcd pod (kubeadm static pod), reduced to what the checks need.
@@ -287,6 +308,7 @@ impl Snapshot {
             nodes: None,
             etcd_pods: None,
             local: None,
+            other_clusters: Vec::new(),
         }
     }
 

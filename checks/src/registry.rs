@@ -57,6 +57,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::quorum_at_risk::QuorumAtRisk,
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
+    &checks::split_brain::SplitBrain,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.

@@ -251,6 +251,23 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
         let at = format!("[{i}]");
         let status = status_of(body, mode, path, &at)?;
         let member_id = status.member_id;
+        if let (Some(c), Some(mine)) = (status.cluster_id, snap.cluster_id)
+            && c != mine
+        {
+            snap.other_clusters.push(etcd_doctor_checks::OtherCluster {
+                endpoint: endpoint.clone(),
+                cluster_id: c,
+                member_id,
+                members: Vec::new(),
+            });
+            if let Some(j) = snap.members.iter().position(|m| is_client_url(m, &endpoint)) {
+                let msg = format!(
+                    "answers as member {member_id} of another cluster {c} (this cluster is {mine}): its data was wiped and it bootstrapped a new cluster"
+                );
+                attempts[j].push(Attempt { endpoint: endpoint.clone(), result: Err(msg) });
+            }
+            continue;
+        }
         match snap.members.iter().position(|m| m.id == member_id) {
             Some(j) => {
                 let m = &snap.members[j];

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use etcd_client::{Client, ConnectOptions, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, OtherCluster, Probe, Snapshot, Source, Status};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
@@ -197,13 +197,25 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
         ));
     }
 
+    for a in &answers {
+        if let Ok((_, l)) = &a.list
+            && cluster_of(l) != cluster_of(&list)
+        {
+            snap.other_clusters.push(OtherCluster {
+                endpoint: a.url.clone(),
+                cluster_id: MemberId(cluster_of(l)),
+                member_id: MemberId(l.header().map(|h| h.member_id()).unwrap_or(0)),
+                members: l.members().iter().map(|m| format!("{}={}", m.name(), m.peer_urls().join(","))).collect(),
+            });
+        }
+    }
     let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); members.len()];
     for (i, url, result) in probed {
-        credit(&members, snap.cluster_id, &mut attempts, Some(i), url, result, &mut snap.gaps);
+        credit(&members, &mut attempts, Some(i), url, result, &mut snap);
     }
     for a in answers {
         let owner = members.iter().position(|m| has_client_url(m, &a.url));
-        credit(&members, snap.cluster_id, &mut attempts, owner, a.url, a.status, &mut snap.gaps);
+        credit(&members, &mut attempts, owner, a.url, a.status, &mut snap);
     }
     let reached_at_own_url = members
         .iter()
@@ -274,15 +286,26 @@ async fn probe_list(t: &Target, members: &[Member]) -> Vec<(usize, String, Resul
 /// same address (kubespray#13261), which silently splits the brain.
 fn credit(
     members: &[Member],
-    cluster: Option<MemberId>,
     attempts: &mut [Vec<Attempt>],
     asked_for: Option<usize>,
     url: String,
     result: Result<Status, String>,
-    gaps: &mut Vec<Gap>,
+    snap: &mut Snapshot,
 ) {
+    let cluster = snap.cluster_id;
+    let (gaps, others) = (&mut snap.gaps, &mut snap.other_clusters);
     let result = match result {
         Ok(s) if cluster.is_some() && s.cluster_id.is_some() && s.cluster_id != cluster => {
+            if let Some(c) = s.cluster_id
+                && !others.iter().any(|o| o.endpoint == url)
+            {
+                others.push(OtherCluster {
+                    endpoint: url.clone(),
+                    cluster_id: c,
+                    member_id: s.member_id,
+                    members: Vec::new(),
+                });
+            }
             let msg = format!(
                 "answers as member {} of another cluster {} (this cluster is {}): its data was wiped and it bootstrapped a new cluster",
                 s.member_id,

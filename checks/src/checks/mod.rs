@@ -5,6 +5,7 @@ pub mod duplicate_peer_url;
 pub mod join_endpoint_not_apiserver;
 pub mod learner_pending;
 pub mod quorum_at_risk;
+pub mod split_brain;
 pub mod stale_member;
 pub mod unstarted_member;
 
