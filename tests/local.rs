@@ -265,3 +265,24 @@ fn bundle_collect_on_the_node_keeps_the_verdict_and_drops_the_secrets() {
     assert_eq!(v["findings"][0]["check"], "join-endpoint-not-apiserver");
     assert_eq!(v["plan"]["steps"][0]["action"], "set-server-url");
 }
+
+#[test]
+fn a_kubeadm_node_with_external_etcd_follows_the_api_server_flags() {
+    let c = Cluster::start(3);
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let servers = (0..3).map(|i| c.member(i).client_url.clone()).collect::<Vec<_>>().join(",");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    component: kube-apiserver\n    tier: control-plane\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --advertise-address=10.0.0.11\n    - --etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt\n    - --etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt\n    - --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key\n    - --etcd-servers={servers}\n    image: registry.k8s.io/kube-apiserver:v1.32.3\n    name: kube-apiserver\n"
+    );
+    fs::create_dir_all(r.join("etc/kubernetes/manifests")).expect("mkdir");
+    fs::write(r.join("etc/kubernetes/manifests/kube-apiserver.yaml"), manifest).expect("write");
+    copy(c.cacert(), &r.join("etc/kubernetes/pki/etcd/ca.crt"));
+    copy(c.client_cert(), &r.join("etc/kubernetes/pki/apiserver-etcd-client.crt"));
+    copy(c.client_key(), &r.join("etc/kubernetes/pki/apiserver-etcd-client.key"));
+    let (code, v, err) = run_local(r);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["members"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["local"]["distribution"], "kubeadm");
+    assert_eq!(v["local"]["source"], "/etc/kubernetes/manifests/kube-apiserver.yaml");
+}

@@ -65,6 +65,11 @@ pub fn discover(root: &Path) -> Result<Local> {
     if manifest.is_file() {
         return kubeadm(root, &manifest);
     }
+    // kubeadm with external etcd: no etcd manifest, but the API server says how it reaches etcd.
+    let apiserver = at(root, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+    if apiserver.is_file() {
+        return kubeadm_external(root, &apiserver);
+    }
     let env = at(root, "/etc/etcd.env");
     if env.is_file() {
         return kubespray(root, &env);
@@ -178,7 +183,8 @@ fn pick(listen: Option<&str>, advertise: Option<&str>) -> Vec<String> {
     if loopback.is_empty() { split(advertise) } else { loopback }
 }
 
-fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
+/// The command and args of a static pod manifest's containers.
+fn manifest_args(manifest: &Path) -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Pod {
         spec: Spec,
@@ -197,7 +203,49 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
     let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
     let pod: Pod = serde_yaml_ng::from_str(&text)
         .with_context(|| format!("cannot parse {} as a Pod manifest", manifest.display()))?;
-    let args: Vec<String> = pod.spec.containers.into_iter().flat_map(|c| c.command.into_iter().chain(c.args)).collect();
+    Ok(pod.spec.containers.into_iter().flat_map(|c| c.command.into_iter().chain(c.args)).collect())
+}
+
+/// The API server's own etcd client pair (`--etcd-certfile`/`--etcd-keyfile`), if its manifest
+/// is there and names one.
+fn apiserver_pair(root: &Path) -> Option<(PathBuf, PathBuf)> {
+    let args = manifest_args(&at(root, "/etc/kubernetes/manifests/kube-apiserver.yaml")).ok()?;
+    Some((at(root, flag(&args, "--etcd-certfile")?), at(root, flag(&args, "--etcd-keyfile")?)))
+}
+
+/// kubeadm with external etcd: `--etcd-servers`, `--etcd-cafile`, `--etcd-certfile`,
+/// `--etcd-keyfile` of the API server.
+fn kubeadm_external(root: &Path, manifest: &Path) -> Result<Local> {
+    let args = manifest_args(manifest)?;
+    let endpoints = pick(flag(&args, "--etcd-servers"), flag(&args, "--etcd-servers"));
+    let missing = |f: &str| anyhow::anyhow!("{}: no {f} (is etcd external to this node?)", manifest.display());
+    if endpoints.is_empty() {
+        return Err(missing("--etcd-servers"));
+    }
+    let ca = flag(&args, "--etcd-cafile").ok_or_else(|| missing("--etcd-cafile"))?;
+    let cert = flag(&args, "--etcd-certfile").ok_or_else(|| missing("--etcd-certfile"))?;
+    let key = flag(&args, "--etcd-keyfile").ok_or_else(|| missing("--etcd-keyfile"))?;
+    let node = LocalNode {
+        distribution: "kubeadm".into(),
+        source: node_path(root, manifest),
+        service: Some("kubelet".into()),
+        files: vec![node_path(root, manifest)],
+        ..Default::default()
+    };
+    Ok(Local {
+        distribution: "kubeadm",
+        source: manifest.to_path_buf(),
+        endpoints,
+        cacert: at(root, ca),
+        cert: at(root, cert),
+        key: at(root, key),
+        node,
+        api_tls: None,
+    })
+}
+
+fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
+    let args = manifest_args(manifest)?;
     let endpoints = pick(flag(&args, "--listen-client-urls"), flag(&args, "--advertise-client-urls"));
     if endpoints.is_empty() {
         bail!("{}: no --listen-client-urls or --advertise-client-urls", manifest.display());
@@ -209,10 +257,10 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         at(root, "/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
         at(root, "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
     );
-    let api = (
+    let api = apiserver_pair(root).unwrap_or((
         at(root, "/etc/kubernetes/pki/apiserver-etcd-client.crt"),
         at(root, "/etc/kubernetes/pki/apiserver-etcd-client.key"),
-    );
+    ));
     let server = (
         at(root, flag(&args, "--cert-file").unwrap_or("/etc/kubernetes/pki/etcd/server.crt")),
         at(root, flag(&args, "--key-file").unwrap_or("/etc/kubernetes/pki/etcd/server.key")),
