@@ -40,6 +40,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                 Output::Table => render::table::members(&report),
                 Output::Json => render::json::render(&member_list_doc(&report))?,
                 Output::Yaml => render::yaml::render(&member_list_doc(&report))?,
+                Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml here"),
             };
             print(&text)?;
             Ok(exit::CLEAN)
@@ -79,6 +80,24 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Apply { file } => apply(g, &file),
+        Command::Audit { pre_upgrade, target_version } => {
+            if let Some(v) = &target_version
+                && etcd_doctor_checks::checks::version_of(v).is_none()
+            {
+                bail!("--target-version {v:?} is not an etcd version like 3.5.17");
+            }
+            if g.fix {
+                bail!("audit only reports; run `kubectl etcd-doctor --fix` to apply the plan");
+            }
+            let mode = Mode { hashes: true, target_version };
+            let (_, mut report) = diagnose_with(g, &mode)?;
+            if pre_upgrade {
+                report.upgrade_ready =
+                    Some(report.findings.iter().all(|f| f.severity == etcd_doctor_checks::Severity::Info));
+            }
+            print(&render_report(&report, g.output)?)?;
+            Ok(report.exit_code())
+        }
         Command::Bundle { what: BundleKind::Collect { dir } } => {
             if g.bundle.is_some() {
                 bail!("bundle collect reads a live cluster; --bundle is already a bundle");
@@ -92,10 +111,23 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
     }
 }
 
+/// What a run collects beyond the default.
+#[derive(Default)]
+struct Mode {
+    /// HashKV across members (`audit`): it reads the whole keyspace, so not on every check.
+    hashes: bool,
+    /// `audit --target-version`.
+    target_version: Option<String>,
+}
+
 /// Collects and judges: the snapshot and its report (with the plan).
 fn diagnose(g: &Global) -> Result<(Snapshot, Report)> {
+    diagnose_with(g, &Mode::default())
+}
+
+fn diagnose_with(g: &Global, mode: &Mode) -> Result<(Snapshot, Report)> {
     let sel = Selection::new(&g.checks, &g.skip)?;
-    let snap = collect(g)?;
+    let snap = collect_with(g, mode)?;
     let findings = registry::run_all(&snap, &sel);
     let plan = plan::plan(&snap, &findings);
     let report = Report::build(&snap, findings, plan);
@@ -107,6 +139,7 @@ fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
         Output::Table => Ok(render::table::plan_file(doc)),
         Output::Json => render::json::render(doc),
         Output::Yaml => render::yaml::render(doc),
+        Output::Junit => bail!("-o junit is for check and audit; write plans with -o yaml"),
     }
 }
 
@@ -224,6 +257,7 @@ fn render_report(r: &Report, o: Output) -> Result<String> {
         Output::Table => Ok(render::table::report(r)),
         Output::Json => render::json::render(r),
         Output::Yaml => render::yaml::render(r),
+        Output::Junit => Ok(render::junit::render(r, &registry::ALL.iter().map(|c| c.info()).collect::<Vec<_>>())),
     }
 }
 
@@ -241,6 +275,18 @@ fn member_list_doc(r: &Report) -> serde_json::Value {
 
 /// Collects a snapshot from the input the flags name.
 pub fn collect(g: &Global) -> Result<Snapshot> {
+    collect_with(g, &Mode::default())
+}
+
+fn collect_with(g: &Global, mode: &Mode) -> Result<Snapshot> {
+    let mut snap = collect_inputs(g, mode)?;
+    snap.audit.quota_bytes = g.quota_bytes;
+    snap.audit.restart_window_secs = Some(g.restart_window.as_secs());
+    snap.audit.target_version = mode.target_version.clone();
+    Ok(snap)
+}
+
+fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
     if let Some(dir) = &g.bundle {
         return bundle::load(dir, OffsetDateTime::now_utc());
     }
@@ -293,7 +339,18 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
             Some(l) => local_target(g, l)?,
             None => target(g)?,
         };
-        let (k, e) = rt.block_on(async { tokio::join!(ask_kube(), etcd::collect(&target)) });
+        let (k, e) = rt.block_on(async {
+            let etcd = async {
+                let mut snap = etcd::collect(&target).await?;
+                // After the statuses, which say the URL each member answers on.
+                crate::collect::audit_facts::metrics(&target, &mut snap).await;
+                if mode.hashes {
+                    crate::collect::audit_facts::hashes(&target, &mut snap).await;
+                }
+                anyhow::Ok(snap)
+            };
+            tokio::join!(ask_kube(), etcd)
+        });
         (k, e?)
     };
     let mut snap = snap;
@@ -371,6 +428,7 @@ fn list_checks(g: &Global) -> Result<i32> {
                 .collect();
             if g.output == Output::Json { render::json::render(&doc)? } else { render::yaml::render(&doc)? }
         }
+        Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml here"),
     };
     print(&text)?;
     Ok(exit::CLEAN)

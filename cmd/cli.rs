@@ -69,6 +69,18 @@ pub enum Command {
         #[command(subcommand)]
         what: BundleKind,
     },
+    /// Every check, plus the expensive ones (HashKV across members): before an upgrade, in CI.
+    #[command(
+        after_help = "Examples:\n  kubectl etcd-doctor audit --pre-upgrade --target-version 3.5.17 -o junit > etcd-audit.xml\n  kubectl etcd-doctor audit --bundle ./etcd-bundle"
+    )]
+    Audit {
+        /// Judge readiness for an upgrade: the report says whether anything blocks it.
+        #[arg(long)]
+        pre_upgrade: bool,
+        /// The etcd version the upgrade goes to (e.g. 3.5.17): a skipped minor is critical.
+        #[arg(long, value_name = "VERSION")]
+        target_version: Option<String>,
+    },
     /// Print a check's docs page: what it detects, why it matters, how to fix and silence it.
     #[command(after_help = "Example:\n  kubectl etcd-doctor explain stale-member")]
     Explain {
@@ -116,6 +128,9 @@ pub enum Output {
     Json,
     /// The same document as YAML.
     Yaml,
+    /// JUnit XML for CI systems: one test case per check, a failure per warning or critical
+    /// finding (check and audit only).
+    Junit,
 }
 
 /// How `--fix` restarts a node's K3s/RKE2 by default.
@@ -171,6 +186,13 @@ pub struct Global {
         default_value = DEFAULT_RESTART
     )]
     pub restart_command: String,
+    /// The etcd backend quota in bytes (e.g. 8589934592 or 8GiB), when etcd runs with one
+    /// its metrics do not show; default: the metric, the status, else etcd's 2 GiB.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = crate::duration::parse_bytes)]
+    pub quota_bytes: Option<i64>,
+    /// Members whose processes started within this window count as restarted together.
+    #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub restart_window: Duration,
     /// Read captured etcdctl output from DIR instead of asking etcd (offline).
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]
     pub bundle: Option<PathBuf>,

@@ -57,3 +57,35 @@ mod tests {
         }
     }
 }
+
+/// `8589934592`, `8GiB`, `8G`, `512MiB`, `512M`: bytes (K/M/G/T and KiB..TiB are both 1024-based,
+/// as etcd's own quota is usually written as a power of two).
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a size like 8589934592 or 8GiB"))?;
+    let mult: i64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, TiB)")),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("{s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_with_and_without_units() {
+        assert_eq!(parse_bytes("8589934592"), Ok(8 << 30));
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert!(parse_bytes("lots").is_err() && parse_bytes("8 parsecs").is_err() && parse_bytes("0").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
+}

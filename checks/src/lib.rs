@@ -4,6 +4,7 @@
 //! Nothing here does I/O: no network, no filesystem, no clock. "Now" is a field of the
 //! snapshot, so every result is a pure function of its input and can be tested on fixtures.
 
+pub mod audit_data;
 pub mod checks;
 pub mod distribution;
 pub mod endpoint;

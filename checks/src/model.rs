@@ -55,6 +55,9 @@ pub struct Snapshot {
     /// Endpoints that answered for another cluster id than the one diagnosed (split brain).
     #[serde(default)]
     pub other_clusters: Vec<OtherCluster>,
+    /// Audit settings and facts: metrics, HashKV, target version, quota.
+    #[serde(default)]
+    pub audit: crate::audit_data::AuditData,
 }
 
 /// An endpoint that answered for another cluster: a member wiped and bootstrapped anew, or a
@@ -180,6 +183,9 @@ pub struct Status {
     pub leader: Option<MemberId>,
     /// Raft term.
     pub raft_term: u64,
+    /// The store revision of the header (the latest key-value revision), when known.
+    #[serde(default)]
+    pub revision: Option<i64>,
     /// Raft index.
     pub raft_index: u64,
     /// Raft applied index (3.4+).
@@ -309,6 +315,7 @@ impl Snapshot {
             etcd_pods: None,
             local: None,
             other_clusters: Vec::new(),
+            audit: Default::default(),
         }
     }
 

@@ -58,6 +58,14 @@ pub static ALL: &[&dyn Check] = &[
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
     &checks::split_brain::SplitBrain,
+    &checks::version_skew::VersionSkew,
+    &checks::alarm_active::AlarmActive,
+    &checks::db_near_quota::DbNearQuota,
+    &checks::fragmented_db::FragmentedDb,
+    &checks::no_leader::NoLeader,
+    &checks::raft_lag::RaftLag,
+    &checks::hash_mismatch::HashMismatch,
+    &checks::restart_wave::RestartWave,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.

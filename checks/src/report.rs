@@ -43,6 +43,9 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// The fix plan (a dry run unless `--fix`).
     pub plan: Plan,
+    /// `audit --pre-upgrade`: true when no finding is worse than info; absent otherwise.
+    #[serde(default, rename = "upgradeReady", skip_serializing_if = "Option::is_none")]
+    pub upgrade_ready: Option<bool>,
     /// What `--fix` / `apply` did; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Vec<Applied>>,
@@ -146,6 +149,7 @@ impl Report {
             cluster_id: snap.cluster_id,
             distribution: crate::distribution::detect(snap).map(|d| d.0),
             local: snap.local.clone(),
+            upgrade_ready: None,
             members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
             quorum: Quorum::of_members(&snap.members),
             alarms: snap.alarms.clone(),

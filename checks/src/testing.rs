@@ -29,6 +29,7 @@ fn answered(m: &Member, leader: Option<u64>) -> Probe {
                 db_size_in_use: Some(1 << 20),
                 leader: leader.map(MemberId),
                 raft_term: 2,
+                revision: Some(50),
                 raft_index: 100,
                 raft_applied_index: Some(100),
                 is_learner: m.is_learner,

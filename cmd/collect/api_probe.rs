@@ -81,24 +81,42 @@ fn judge(status: u16, body: &[u8]) -> (bool, Option<String>, String) {
 async fn get_version(api_url: &str, tls: &ProbeTls) -> Result<(u16, Vec<u8>)> {
     let url = Url::parse(api_url).with_context(|| format!("{api_url} is not a URL"))?;
     anyhow::ensure!(url.scheme() == "https", "{api_url}: K3s and RKE2 serve https only");
+    // A version document is a few hundred bytes; never read an unbounded body.
+    get(&url, "/version", Some(tls), 64 * 1024).await
+}
+
+/// `GET <url><path>` over http, or https verified with `tls`; the status and at most `limit`
+/// bytes of the body.
+pub async fn get(url: &Url, path: &str, tls: Option<&ProbeTls>, limit: usize) -> Result<(u16, Vec<u8>)> {
     let host = url.host_str().context("no host")?.trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = url.port().unwrap_or(443);
+    let port = url.port_or_known_default().unwrap_or(443);
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.context("connect")?;
-    let name = ServerName::try_from(host.clone()).with_context(|| format!("{host} is no valid TLS server name"))?;
-    let stream = tokio_rustls::TlsConnector::from(tls.config.clone()).connect(name, tcp).await.context("TLS")?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.context("HTTP")?;
-    let driver = tokio::spawn(conn);
     let authority = if url.port().is_some() { format!("{host}:{port}") } else { host.clone() };
-    let req = hyper::Request::get("/version")
+    let req = hyper::Request::get(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::ACCEPT, "application/json")
+        .header(hyper::header::ACCEPT, "application/json, text/plain")
         .body(Empty::<Bytes>::new())
         .context("request")?;
-    let resp = sender.send_request(req).await.context("GET /version")?;
+    let (status, body) = if url.scheme() == "https" {
+        let tls = tls.context("https without a CA to verify it")?;
+        let name = ServerName::try_from(host.clone()).with_context(|| format!("{host} is no valid TLS server name"))?;
+        let stream = tokio_rustls::TlsConnector::from(tls.config.clone()).connect(name, tcp).await.context("TLS")?;
+        send(hyper_util::rt::TokioIo::new(stream), req, limit).await?
+    } else {
+        send(hyper_util::rt::TokioIo::new(tcp), req, limit).await?
+    };
+    Ok((status, body))
+}
+
+async fn send<T>(io: T, req: hyper::Request<Empty<Bytes>>, limit: usize) -> Result<(u16, Vec<u8>)>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.context("HTTP")?;
+    let driver = tokio::spawn(conn);
+    let resp = sender.send_request(req).await.context("GET")?;
     let status = resp.status().as_u16();
-    // A version document is a few hundred bytes; never read an unbounded body.
-    let body = Limited::new(resp.into_body(), 64 * 1024)
+    let body = Limited::new(resp.into_body(), limit)
         .collect()
         .await
         .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?

@@ -10,6 +10,9 @@
 //! - `local.json`: what `--local` found on a node, join URL probes included (optional)
 //! - `local/`: a copy of a node's config files laid out as on the node (optional; read like
 //!   `--root` when there is no `local.json`; no keys, secrets redacted)
+//! - `hashkv.json`: `etcdctl endpoint hashkv --cluster -w json` (optional)
+//! - `metrics/<member name>.prom`: `curl --cacert .. --cert .. --key .. https://<member>:2379/metrics`
+//!   (optional)
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +37,10 @@ pub const PODS: &str = "pods.yaml";
 pub const LOCAL_JSON: &str = "local.json";
 /// A copy of a node's config files, as `--root` reads them (optional; secrets redacted).
 pub const LOCAL_DIR: &str = "local";
+/// `etcdctl endpoint hashkv --cluster -w json` (optional; for hash-mismatch).
+pub const HASHKV: &str = "hashkv.json";
+/// Each member's `/metrics` page as `metrics/<member name>.prom` (optional; restart-wave, quota).
+pub const METRICS_DIR: &str = "metrics";
 
 /// Reads a bundle directory.
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
@@ -109,6 +116,14 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         snap.local = crate::collect::local::node_facts(&dir.join(LOCAL_DIR))
             .with_context(|| format!("{}/{LOCAL_DIR}", dir.display()))?;
     }
+    let hashkv = dir.join(HASHKV);
+    if hashkv.exists() {
+        read_hashkv(&hashkv, &mut snap)?;
+    }
+    let metrics = dir.join(METRICS_DIR);
+    if metrics.is_dir() {
+        crate::collect::audit_facts::metrics_from_dir(&metrics, &mut snap)?;
+    }
     if !resolve_free(&snap.members) {
         snap.gaps.push(Gap::new(
             "resolver",
@@ -172,12 +187,47 @@ pub fn status_of(body: Value, mode: IdMode, path: &Path, at: &str) -> Result<Sta
         db_size_in_use: doc.db_size_in_use,
         leader,
         raft_term: doc.raft_term,
+        revision: header.and_then(|h| h.get("revision")).and_then(Value::as_i64),
         raft_index: doc.raft_index,
         raft_applied_index: doc.raft_applied_index,
         is_learner: doc.is_learner,
         errors: doc.errors,
         db_size_quota: doc.db_size_quota,
     })
+}
+
+/// `etcdctl endpoint hashkv -w json`: `[{"Endpoint", "HashKV": {header, hash, compact_revision,
+/// hash_revision?}}]`; the hash covers `hash_revision` (3.5+) or the header's revision.
+fn read_hashkv(path: &Path, snap: &mut Snapshot) -> Result<()> {
+    let v = read_json(path)?;
+    let mode = IdMode::of(&v);
+    let Value::Array(entries) = v else {
+        bail!("{}: expected the JSON array `etcdctl endpoint hashkv -w json` prints", path.display())
+    };
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let h = e.get("HashKV").unwrap_or(e);
+        let at = format!("[{i}]");
+        let member_id = match h.pointer("/header/member_id") {
+            Some(v) => id(v, mode, path, &format!("{at}.HashKV.header.member_id"))?,
+            None => bail!("{}: element {at} has no HashKV.header.member_id", path.display()),
+        };
+        let num = |p: &str| h.pointer(p).and_then(Value::as_i64);
+        let revision = num("/hash_revision").filter(|r| *r > 0).or(num("/header/revision")).unwrap_or(0);
+        let hash = h
+            .get("hash")
+            .and_then(Value::as_u64)
+            .and_then(|x| u32::try_from(x).ok())
+            .ok_or_else(|| anyhow!("{}: element {at} has no 32-bit HashKV.hash", path.display()))?;
+        out.push(etcd_doctor_checks::audit_data::HashKv {
+            member_id,
+            revision,
+            compact_revision: num("/compact_revision").unwrap_or(0),
+            hash,
+        });
+    }
+    snap.audit.hashes = Some(out);
+    Ok(())
 }
 
 fn read_json(path: &Path) -> Result<Value> {

@@ -53,7 +53,7 @@ pub fn write(snap: &Snapshot, dir: &Path, root: Option<&Path>) -> Result<Vec<Str
                     let mut st = Map::new();
                     st.insert(
                         "header".into(),
-                        json!({"cluster_id": s.cluster_id.map(|c| c.0).unwrap_or(cluster), "member_id": s.member_id.0, "revision": 0, "raft_term": s.raft_term}),
+                        json!({"cluster_id": s.cluster_id.map(|c| c.0).unwrap_or(cluster), "member_id": s.member_id.0, "revision": s.revision.unwrap_or(0), "raft_term": s.raft_term}),
                     );
                     st.insert("version".into(), json!(s.version));
                     st.insert("dbSize".into(), json!(s.db_size));
@@ -87,6 +87,42 @@ pub fn write(snap: &Snapshot, dir: &Path, root: Option<&Path>) -> Result<Vec<Str
         let items: Vec<Value> = nodes.iter().map(node_json).collect();
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
         put(super::bundle::NODES, serde_yaml_ng::to_string(&list)?)?;
+    }
+    if let Some(hashes) = &snap.audit.hashes {
+        let doc: Vec<Value> = hashes
+            .iter()
+            .map(|h| {
+                let ep = snap.member(h.member_id).and_then(|m| m.client_urls.first().cloned()).unwrap_or_default();
+                json!({"Endpoint": ep, "HashKV": {"header": {"cluster_id": cluster, "member_id": h.member_id.0, "revision": h.revision},
+                       "hash": h.hash, "compact_revision": h.compact_revision, "hash_revision": h.revision}})
+            })
+            .collect();
+        put(super::bundle::HASHKV, Value::Array(doc).to_string() + "\n")?;
+    }
+    if !snap.audit.metrics.is_empty() {
+        std::fs::create_dir_all(dir.join(super::bundle::METRICS_DIR))
+            .with_context(|| format!("cannot create {}/{}", dir.display(), super::bundle::METRICS_DIR))?;
+        for (id, m) in &snap.audit.metrics {
+            // The name becomes a file name: never one that leaves the directory.
+            let Some(member) = snap
+                .member(*id)
+                .filter(|m| !m.name.is_empty() && !m.name.contains(['/', '\\']) && !m.name.starts_with('.'))
+            else {
+                continue;
+            };
+            let mut text = String::new();
+            if let Some(t) = m.process_start_time {
+                text.push_str(&format!("process_start_time_seconds {t}\n"));
+            }
+            if let Some(q) = m.quota_backend_bytes {
+                text.push_str(&format!("etcd_server_quota_backend_bytes {q}\n"));
+            }
+            if let Some(w) = m.writes_since_start {
+                // The sum is what the checks read; written as puts so it reads back the same.
+                text.push_str(&format!("etcd_mvcc_put_total {w}\netcd_mvcc_delete_total 0\n"));
+            }
+            put(&format!("{}/{}.prom", super::bundle::METRICS_DIR, member.name), text)?;
+        }
     }
     if let Some(pods) = &snap.etcd_pods {
         let items: Vec<Value> = pods.iter().map(pod_json).collect();

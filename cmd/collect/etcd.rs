@@ -59,6 +59,11 @@ impl Target {
         &self.endpoints
     }
 
+    /// A rustls client with the same CA and identity, for plain HTTPS (metrics pages).
+    pub fn https_client(&self) -> Option<Result<super::api_probe::ProbeTls>> {
+        self.tls.https_client()
+    }
+
     /// The longest one probe may take.
     pub fn budget(&self) -> Duration {
         self.dial + self.command
@@ -353,6 +358,7 @@ fn to_status(r: etcd_client::StatusResponse) -> Status {
         db_size_in_use: opt(r.raft_used_db_size()),
         leader: (r.leader() != 0).then(|| MemberId(r.leader())),
         raft_term: r.raft_term(),
+        revision: r.header().map(|h| h.revision()),
         raft_index: r.raft_index(),
         raft_applied_index: Some(r.raft_applied_index()),
         is_learner: r.is_learner(),

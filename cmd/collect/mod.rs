@@ -2,6 +2,7 @@
 //! (`bundle`), host-name resolution (`resolve`) and certificate files (`tls`).
 
 pub mod api_probe;
+pub mod audit_facts;
 pub mod bundle;
 pub mod bundle_write;
 pub mod etcd;

@@ -70,6 +70,14 @@ impl TlsFiles {
         self.ca.is_some()
     }
 
+    /// A rustls client for plain HTTPS requests (metrics pages) with the same CA and identity;
+    /// `None` without a CA.
+    pub fn https_client(&self) -> Option<anyhow::Result<super::api_probe::ProbeTls>> {
+        let ca = self.ca.as_deref()?;
+        let id = self.identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+        Some(super::api_probe::ProbeTls::new(ca, id))
+    }
+
     /// The tonic TLS options for an https endpoint.
     pub fn options(&self) -> TlsOptions {
         let mut o = TlsOptions::new();

@@ -76,6 +76,7 @@ pub struct Listed {
 pub struct Builder {
     members: usize,
     first_on_localhost_ip: bool,
+    etcd_args: Vec<String>,
 }
 
 impl Builder {
@@ -89,6 +90,12 @@ impl Builder {
     /// duplicates), the others on their own addresses.
     pub fn first_member_on_127_0_0_1(mut self, yes: bool) -> Self {
         self.first_on_localhost_ip = yes;
+        self
+    }
+
+    /// Extra etcd flags for every member (e.g. `--quota-backend-bytes=16777216`).
+    pub fn etcd_args(mut self, args: &[&str]) -> Self {
+        self.etcd_args = args.iter().map(|a| a.to_string()).collect();
         self
     }
 
@@ -109,6 +116,7 @@ pub struct Cluster {
     token: String,
     block: (u32, u32),
     spare: u32,
+    etcd_args: Vec<String>,
     rt: tokio::runtime::Runtime,
     dir: TempDir,
 }
@@ -121,7 +129,7 @@ impl Cluster {
 
     /// Options.
     pub fn builder() -> Builder {
-        Builder { members: 3, first_on_localhost_ip: false }
+        Builder { members: 3, first_on_localhost_ip: false, etcd_args: Vec::new() }
     }
 
     fn launch(b: Builder) -> Cluster {
@@ -141,7 +149,8 @@ impl Cluster {
             members.push(new_member(&dir, &pki, format!("m{i}"), ip, cport, pport));
         }
         let initial = members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
-        let mut c = Cluster { pki, members, client_cert, client_key, token, block, spare: 0, rt, dir };
+        let etcd_args = b.etcd_args.clone();
+        let mut c = Cluster { pki, members, client_cert, client_key, token, block, spare: 0, etcd_args, rt, dir };
         for i in 0..c.members.len() {
             c.spawn(i, &initial, "new");
         }
@@ -183,6 +192,7 @@ impl Cluster {
                 "--logger=zap".into(),
                 "--log-outputs=stderr".into(),
             ])
+            .args(&self.etcd_args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -255,6 +265,19 @@ impl Cluster {
     pub fn kill_and_wipe(&mut self, i: usize) {
         self.kill(i);
         let _ = fs::remove_dir_all(&self.members[i].data_dir);
+    }
+
+    /// Stops members `which` (SIGKILL) and starts them again on their data, all at once (a
+    /// config-management handler that restarts every member).
+    pub fn restart_together(&mut self, which: &[usize]) {
+        for &i in which {
+            self.kill(i);
+        }
+        let initial = self.members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+        for &i in which {
+            self.spawn(i, &initial, "existing");
+        }
+        self.wait_healthy(Duration::from_secs(30));
     }
 
     /// Wipes member i and restarts it with `--initial-cluster-state new` and only itself in

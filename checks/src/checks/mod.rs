@@ -1,13 +1,21 @@
 //! The check modules, one file per check id. A new check is one file here plus one line in
 //! `registry::ALL` and its docs page in `docs/checks/<id>.md`.
 
+pub mod alarm_active;
+pub mod db_near_quota;
 pub mod duplicate_peer_url;
+pub mod fragmented_db;
+pub mod hash_mismatch;
 pub mod join_endpoint_not_apiserver;
 pub mod learner_pending;
+pub mod no_leader;
 pub mod quorum_at_risk;
+pub mod raft_lag;
+pub mod restart_wave;
 pub mod split_brain;
 pub mod stale_member;
 pub mod unstarted_member;
+pub mod version_skew;
 
 use serde_json::{Value, json};
 
@@ -40,4 +48,26 @@ pub(crate) fn removal_finding(check: &str, severity: Severity, m: &Member, messa
         .with("member", member_evidence(m))
         .with("faultTolerance", tolerance)
         .remedy(Remedy::RemoveMember { member_id: m.id })
+}
+
+/// `etcdctl defrag` for every member that answers, one at a time: followers first, the leader
+/// last (a defrag blocks its member; the leader's blocks the cluster's writes for that time).
+pub(crate) fn defrag_commands(snap: &crate::model::Snapshot) -> Vec<String> {
+    let leader = snap.leader();
+    let mut ms: Vec<&Member> = snap.members.iter().filter(|m| m.status().is_some()).collect();
+    ms.sort_by_key(|m| (Some(m.id) == leader, m.name.clone()));
+    ms.iter()
+        .filter_map(|m| m.client_urls.first().map(|u| format!("etcdctl --endpoints {u} defrag   # {}", m.label())))
+        .collect()
+}
+
+/// `3.5.16`, `v3.5.16`, `3.6.0-rc.1` as (major, minor, patch).
+pub fn version_of(v: &str) -> Option<(u64, u64, u64)> {
+    let v = v.trim().trim_start_matches('v');
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    let patch = it.next().map(|p| p.parse().ok()).unwrap_or(Some(0))?;
+    Some((major, minor, patch))
 }

@@ -1,0 +1,122 @@
+//! `audit` against real etcd: metrics read from the members' client URLs, HashKV across
+//! members, a real backend quota filled until NOSPACE, JUnit output, and the pre-upgrade verdict.
+
+mod support;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+use support::Cluster;
+
+fn doctor(c: &Cluster, extra: &[&str]) -> (i32, Value, String, String) {
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env("ETCD_DOCTOR_NO_KUBE", "1")
+        .args(c.tool_args())
+        .args(extra)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stdout,
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn checks_of(v: &Value) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["check"].as_str().unwrap_or_default().into(), f["severity"].as_str().unwrap_or_default().into()))
+        .collect();
+    f.sort();
+    f
+}
+
+#[test]
+fn a_healthy_cluster_passes_the_pre_upgrade_audit_with_hashes_compared() {
+    let c = Cluster::start(3);
+    c.put_keys("audit", 50);
+    let (code, v, _, err) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "3.5.17", "-o", "json"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["upgradeReady"], true, "{v}");
+    assert!(checks_of(&v).is_empty(), "{v}");
+    let gaps = v["gaps"].to_string();
+    assert!(!gaps.contains("hashkv") && !gaps.contains("metrics"), "HashKV and metrics were read: {gaps}");
+    // A target two minors ahead is refused as an upgrade path.
+    let (code, v, _, _) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "3.6.6", "-o", "json"]);
+    assert_eq!(code, 2);
+    assert_eq!(v["upgradeReady"], false);
+    assert!(checks_of(&v).iter().all(|(c, s)| c == "version-skew" && s == "critical"), "{v}");
+}
+
+#[test]
+fn junit_shows_one_case_per_check_and_fails_the_ones_that_found_something() {
+    let mut c = Cluster::start(3);
+    c.kill(2);
+    let (code, _, xml, err) = doctor(&c, &["audit", "-o", "junit"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(xml.starts_with("<?xml") && xml.contains("<testsuites"), "{xml}");
+    for id in ["stale-member", "hash-mismatch", "restart-wave", "version-skew", "quorum-at-risk"] {
+        assert!(xml.contains(&format!("name=\"{id}\"")), "{id} missing:\n{xml}");
+    }
+    assert!(xml.contains("<failure type=\"critical\""), "{xml}");
+    let failures = xml.matches("<failure ").count();
+    assert!(xml.contains(&format!("failures=\"{failures}\"")), "{xml}");
+    // junit is for reports only.
+    let (code, _, _, err) = doctor(&c, &["members", "-o", "junit"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("-o junit is for check and audit"), "{err}");
+}
+
+#[test]
+fn a_full_backend_is_seen_near_its_quota_and_then_as_nospace() {
+    // A 6 MiB quota, filled 256 KiB at a time: first near the quota, then NOSPACE.
+    let c = Cluster::builder().members(1).etcd_args(&["--quota-backend-bytes=6291456"]).start();
+    let big = "x".repeat(256 * 1024);
+    let mut near = None;
+    let mut full = false;
+    for i in 0..80 {
+        let r = c.with_client(|mut cl| {
+            let v = big.clone();
+            async move { cl.put(format!("big/{i}"), v, None).await.map(|_| ()) }
+        });
+        if let Err(e) = r {
+            assert!(e.contains("database space exceeded"), "{e}");
+            full = true;
+            break;
+        }
+        if near.is_none() {
+            // The backend commits its batch every 100 ms; the file grows then.
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let (_, v, _, _) = doctor(&c, &["-o", "json"]);
+            near = v["findings"].as_array().and_then(|a| a.iter().find(|f| f["check"] == "db-near-quota")).cloned();
+        }
+    }
+    assert!(full, "the quota was never reached");
+    let near = near.expect("db-near-quota before NOSPACE");
+    assert_eq!(near["evidence"]["quotaFrom"], "etcd_server_quota_backend_bytes", "{near}");
+    assert_eq!(near["evidence"]["quotaBytes"], 6291456);
+    let (code, v, _, err) = doctor(&c, &["-o", "json"]);
+    assert_eq!(code, 2, "{err}\n{v}");
+    let f = checks_of(&v);
+    assert!(f.contains(&("alarm-active".into(), "critical".into())), "{f:?}");
+}
+
+#[test]
+fn members_started_together_after_a_long_life_are_a_restart_wave() {
+    let mut c = Cluster::start(3);
+    // A log long enough to be a cluster with a past, not one that just bootstrapped.
+    c.put_keys("history", 1100);
+    let (code, v, _, err) = doctor(&c, &["-o", "json"]);
+    assert_eq!(code, 0, "a bootstrap is no restart wave: {err}\n{v}");
+    // The Kubespray handler: every member restarted at once.
+    c.restart_together(&[0, 1, 2]);
+    let (code, v, _, err) = doctor(&c, &["-o", "json"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert_eq!(checks_of(&v), vec![("restart-wave".to_string(), "warning".to_string())]);
+    let f = &v["findings"][0];
+    assert!(f["message"].as_str().unwrap_or_default().contains("3 of 3 voters"), "{f}");
+    assert!(f["evidence"]["spreadSeconds"].as_f64().is_some_and(|s| s < 60.0), "{f}");
+}
