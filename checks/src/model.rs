@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cert::Certs;
 use crate::id::MemberId;
 
 /// Where a snapshot came from.
@@ -49,6 +50,27 @@ pub struct Snapshot {
     /// kubeadm's etcd static pods (kube-system, `component=etcd`); `None` when not read.
     #[serde(default)]
     pub etcd_pods: Option<Vec<EtcdPod>>,
+    /// Certificates presented by members and read from files; `None` when none were read
+    /// (then `gaps` says why).
+    #[serde(default)]
+    pub certs: Option<Certs>,
+    /// Limits the checks judge against (`--expiry-warning`).
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Limits set on the command line that checks judge against (checks read no flags).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Thresholds {
+    /// A certificate expiring within this many seconds is a warning (`--expiry-warning`, 30 days).
+    pub expiry_warning_secs: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { expiry_warning_secs: 30 * 86_400 }
+    }
 }
 
 /// An etcd pod (kubeadm static pod), reduced to what the checks need.
@@ -283,6 +305,8 @@ impl Snapshot {
             gaps: Vec::new(),
             nodes: None,
             etcd_pods: None,
+            certs: None,
+            thresholds: Thresholds::default(),
         }
     }
 

@@ -57,6 +57,10 @@ pub static ALL: &[&dyn Check] = &[
     &checks::quorum_at_risk::QuorumAtRisk,
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
+    &checks::ca_mismatch::CaMismatch,
+    &checks::cert_san_mismatch::CertSanMismatch,
+    &checks::cert_expiry::CertExpiry,
+    &checks::cert_key_mismatch::CertKeyMismatch,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.
