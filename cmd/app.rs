@@ -11,12 +11,17 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
+use crate::collect::certs::{CertSet, FileSpec};
+use crate::collect::tls_probe::ProbeTls;
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
 use crate::fix::{self, executor::Executor};
 use crate::render;
+use etcd_doctor_checks::CertRole;
 use etcd_doctor_checks::plan::PlanFile;
 use etcd_doctor_checks::report::Applied;
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 
 /// Parses `args` and runs; returns the exit code, or an error meaning "could not run".
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
@@ -221,8 +226,11 @@ fn member_list_doc(r: &Report) -> serde_json::Value {
 
 /// Collects a snapshot from the input the flags name.
 pub fn collect(g: &Global) -> Result<Snapshot> {
+    let warn = i64::try_from(g.expiry_warning.as_secs()).unwrap_or(i64::MAX);
     if let Some(dir) = &g.bundle {
-        return bundle::load(dir, OffsetDateTime::now_utc());
+        let mut snap = bundle::load(dir, OffsetDateTime::now_utc())?;
+        snap.thresholds.expiry_warning_secs = warn;
+        return Ok(snap);
     }
     let kube = (!g.no_kube).then(|| crate::collect::kube::KubeTarget {
         kubeconfig: g.kubeconfig.clone(),
@@ -245,6 +253,8 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
             },
         }
     };
+    let cert_files: Vec<FileSpec>;
+    let layout;
     let ((nodes, pods), snap) = if !g.local && g.endpoints.iter().all(|e| e.trim().is_empty()) {
         // Without --endpoints, the etcd pods may say where etcd listens.
         let (_, pods) = rt.block_on(ask_kube());
@@ -262,12 +272,32 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         // No pod to point at: the endpoint error says what to pass.
         return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
     } else {
-        // Both at once: the API's wait never adds to etcd's.
-        let target = target(g)?;
+        // Both at once: the API's wait never adds to etcd's (nor the certificate probe's,
+        // which runs beside the status probe).
+        let (mut target, inputs) = target_and_certs(g)?;
+        target.probe = Some(std::sync::Arc::new(inputs.probe));
         let (k, e) = rt.block_on(async { tokio::join!(ask_kube(), etcd::collect(&target)) });
-        (k, e?)
+        let (snap, handshakes) = e?;
+        cert_files = inputs.files;
+        layout = inputs.layout;
+        (k, (snap, handshakes))
     };
-    let mut snap = snap;
+    let (mut snap, handshakes) = snap;
+    let mut set = CertSet::default();
+    set.layout(layout);
+    for f in &cert_files {
+        set.add_file(f);
+    }
+    for h in handshakes {
+        set.add_handshake(h);
+    }
+    if !set.is_empty() {
+        let (certs, gaps) = set.finish();
+        snap.gaps.extend(gaps);
+        snap.certs = Some(certs);
+        unknown_when_we_refused(&mut snap);
+    }
+    snap.thresholds.expiry_warning_secs = warn;
     if g.local {
         snap.source = etcd_doctor_checks::Source::Local;
     }
@@ -286,20 +316,81 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
 }
 
 fn target(g: &Global) -> Result<etcd::Target> {
-    if g.local {
-        let l = crate::collect::local::discover(&g.root)?;
-        let endpoints =
-            if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() };
-        let tls = TlsFiles::load(
-            Some(g.cacert.as_deref().unwrap_or(&l.cacert)),
-            Some(g.cert.as_deref().unwrap_or(&l.cert)),
-            Some(g.key.as_deref().unwrap_or(&l.key)),
-        )
-        .with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?;
-        return etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout);
+    target_and_certs(g).map(|(t, _)| t)
+}
+
+/// What the certificate checks read: files and the probe's trust and identities.
+struct CertInputs {
+    files: Vec<FileSpec>,
+    probe: ProbeTls,
+    layout: Option<etcd_doctor_checks::distribution::Distribution>,
+}
+
+/// The target, and the certificate files the flags and `--local` name.
+fn target_and_certs(g: &Global) -> Result<(etcd::Target, CertInputs)> {
+    let local = if g.local { Some(crate::collect::local::discover(&g.root)?) } else { None };
+    let mut files: Vec<FileSpec> = local.as_ref().map(|l| l.cert_files.clone()).unwrap_or_default();
+    let (endpoints, cacert, cert, key) = match &local {
+        Some(l) => (
+            if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() },
+            Some(g.cacert.clone().unwrap_or_else(|| l.cacert.clone())),
+            Some(g.cert.clone().unwrap_or_else(|| l.cert.clone())),
+            Some(g.key.clone().unwrap_or_else(|| l.key.clone())),
+        ),
+        None => (g.endpoints.clone(), g.cacert.clone(), g.cert.clone(), g.key.clone()),
+    };
+    let tls = TlsFiles::load(cacert.as_deref(), cert.as_deref(), key.as_deref());
+    let tls = match &local {
+        Some(l) => tls.with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?,
+        None => tls?,
+    };
+    if let Some(ca) = &cacert {
+        files.push(FileSpec::new(ca, &[CertRole::ServerCa], "--cacert"));
     }
-    let tls = TlsFiles::load(g.cacert.as_deref(), g.cert.as_deref(), g.key.as_deref())?;
-    etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)
+    if let (Some(c), Some(k)) = (&cert, &key) {
+        files.push(FileSpec::new(c, &[CertRole::Client], "--cert").key(k));
+    }
+    let certs_of = |p: &std::path::Path| crate::collect::certs::read_certs(p).unwrap_or_default();
+    let pair = |c: &std::path::Path, k: &std::path::Path| {
+        let chain = certs_of(c);
+        let key = std::fs::read(k).ok().and_then(|b| PrivateKeyDer::from_pem_slice(&b).ok());
+        key.filter(|_| !chain.is_empty()).map(|k| (chain, k))
+    };
+    let probe = ProbeTls {
+        server_roots: cacert.as_deref().map(certs_of).unwrap_or_default(),
+        peer_roots: local.as_ref().and_then(|l| l.peer_ca.as_deref()).map(certs_of).unwrap_or_default(),
+        client_identity: cert.as_deref().zip(key.as_deref()).and_then(|(c, k)| pair(c, k)),
+        peer_identity: local.as_ref().and_then(|l| l.peer_pair.as_ref()).and_then(|(c, k)| pair(c, k)),
+    };
+    let target = etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)?;
+    Ok((target, CertInputs { files, probe, layout: local.as_ref().and_then(|l| l.layout()) }))
+}
+
+/// A member whose every status attempt failed while its client URL completed a handshake that
+/// etcd-doctor refused (its certificate is from another CA, misses the address, or expired)
+/// is running: its status is unknown, not "unreachable", so nothing proposes to remove it.
+fn unknown_when_we_refused(snap: &mut Snapshot) {
+    let Some(certs) = snap.certs.clone() else { return };
+    for m in snap.members.iter_mut().filter(|m| m.reachable() == Some(false) && !m.is_unstarted()) {
+        let refused = certs.presented.iter().find(|p| {
+            p.member_id == m.id
+                && p.port == etcd_doctor_checks::Port::Client
+                && p.refused_by == Some(etcd_doctor_checks::Side::EtcdDoctor)
+                && !p.chain.is_empty()
+        });
+        if let Some(p) = refused {
+            snap.gaps.push(etcd_doctor_checks::Gap::new(
+                "etcd",
+                format!(
+                    "{} answers TLS at {} but {}: its status is unknown (see the certificate findings)",
+                    m.label(),
+                    p.url,
+                    p.error.clone().unwrap_or_default()
+                ),
+            ));
+            m.probe = None;
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -48,7 +48,11 @@ pub fn remedy(
     match dist {
         Some(Distribution::Kubeadm) => kubeadm(role, problem, &mut commands),
         Some(d @ (Distribution::K3s | Distribution::Rke2)) => k3s(d, role, problem, &mut commands),
-        Some(Distribution::Kubespray) => kubespray(role, problem, &node, &mut commands),
+        Some(Distribution::Kubespray) => {
+            // Kubespray names files by inventory host, not by member (etcd1..N).
+            let host = member.and_then(|m| m.node.clone()).unwrap_or_else(|| "<host>".into());
+            kubespray(role, problem, &host, &mut commands)
+        }
         _ => generic(snap, role, problem, path, &mut commands),
     }
     commands.extend(restart(snap, role, member, dist));

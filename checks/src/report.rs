@@ -40,6 +40,9 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// The fix plan (a dry run unless `--fix`).
     pub plan: Plan,
+    /// The certificates seen (presented chains and files, never keys); absent when none were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<crate::cert::Certs>,
     /// What `--fix` / `apply` did; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Vec<Applied>>,
@@ -148,6 +151,7 @@ impl Report {
             findings,
             gaps: snap.gaps.clone(),
             plan,
+            certificates: snap.certs.clone(),
             applied: None,
         }
     }

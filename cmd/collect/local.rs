@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use etcd_doctor_checks::CertRole::{self, *};
+use etcd_doctor_checks::distribution::Distribution;
+
+use super::certs::FileSpec;
 
 /// What the node's files say.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +27,41 @@ pub struct Local {
     pub cert: PathBuf,
     /// Client key.
     pub key: PathBuf,
+    /// The local member's name, when the configuration says it.
+    pub member: Option<String>,
+    /// Every certificate file the configuration names (etcd's, the API server's, the client's).
+    pub cert_files: Vec<FileSpec>,
+    /// The peer CA and the member's own peer pair, for the certificate probe of peer URLs.
+    pub peer_ca: Option<PathBuf>,
+    /// The member's peer certificate and key.
+    pub peer_pair: Option<(PathBuf, PathBuf)>,
+}
+
+impl Local {
+    /// The distribution as the checks name it.
+    pub fn layout(&self) -> Option<Distribution> {
+        match self.distribution {
+            "kubeadm" => Some(Distribution::Kubeadm),
+            "k3s" => Some(Distribution::K3s),
+            "rke2" => Some(Distribution::Rke2),
+            "kubespray" => Some(Distribution::Kubespray),
+            _ => None,
+        }
+    }
+
+    fn add(&mut self, path: PathBuf, key: Option<PathBuf>, roles: &[CertRole], from: String, required: bool) {
+        let mut spec = FileSpec::new(path, roles, from).member(self.member.as_deref());
+        if roles.iter().all(|r| r.is_ca()) {
+            spec.member = None;
+        }
+        if let Some(k) = key {
+            spec = spec.key(k);
+        }
+        if !required {
+            spec = spec.optional();
+        }
+        self.cert_files.push(spec);
+    }
 }
 
 /// A node path under `root`.
@@ -37,14 +76,7 @@ pub fn discover(root: &Path) -> Result<Local> {
     {
         let dir = at(root, base);
         if dir.join("client.crt").is_file() {
-            return Ok(Local {
-                distribution: dist,
-                source: dir.clone(),
-                endpoints: vec!["https://127.0.0.1:2379".into()],
-                cacert: dir.join("server-ca.crt"),
-                cert: dir.join("client.crt"),
-                key: dir.join("client.key"),
-            });
+            return Ok(k3s(root, dist, base, &dir));
         }
     }
     let manifest = at(root, "/etc/kubernetes/manifests/etcd.yaml");
@@ -122,8 +154,134 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         at(root, flag(&args, "--cert-file").unwrap_or("/etc/kubernetes/pki/etcd/server.crt")),
         at(root, flag(&args, "--key-file").unwrap_or("/etc/kubernetes/pki/etcd/server.key")),
     );
-    let (cert, key) = [hc, api].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server);
-    Ok(Local { distribution: "kubeadm", source: manifest.to_path_buf(), endpoints, cacert: at(root, ca), cert, key })
+    let (cert, key) =
+        [hc.clone(), api.clone()].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server.clone());
+    let mut l = Local {
+        distribution: "kubeadm",
+        source: manifest.to_path_buf(),
+        endpoints,
+        cacert: at(root, ca),
+        cert,
+        key,
+        member: flag(&args, "--name").map(str::to_string),
+        cert_files: Vec::new(),
+        peer_ca: None,
+        peer_pair: None,
+    };
+    let m = "kubeadm etcd.yaml";
+    l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{m} --trusted-ca-file"), true);
+    l.add(server.0, Some(server.1), &[Server], format!("{m} --cert-file"), true);
+    let peer_ca = at(root, flag(&args, "--peer-trusted-ca-file").unwrap_or("/etc/kubernetes/pki/etcd/ca.crt"));
+    let peer = (
+        at(root, flag(&args, "--peer-cert-file").unwrap_or("/etc/kubernetes/pki/etcd/peer.crt")),
+        at(root, flag(&args, "--peer-key-file").unwrap_or("/etc/kubernetes/pki/etcd/peer.key")),
+    );
+    l.add(peer_ca.clone(), None, &[PeerCa], format!("{m} --peer-trusted-ca-file"), true);
+    l.add(peer.0.clone(), Some(peer.1.clone()), &[Peer], format!("{m} --peer-cert-file"), true);
+    l.add(hc.0, Some(hc.1), &[Client], "kubeadm healthcheck-client".into(), false);
+    l.peer_ca = Some(peer_ca);
+    l.peer_pair = Some(peer);
+    apiserver(root, &mut l, Some(api));
+    Ok(l)
+}
+
+/// The API server's etcd files, from its static pod manifest (kubeadm, Kubespray), else the
+/// kubeadm default pair when present.
+fn apiserver(root: &Path, l: &mut Local, default: Option<(PathBuf, PathBuf)>) {
+    let manifest = at(root, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+    let args = std::fs::read_to_string(&manifest).ok().and_then(|t| pod_args(&t).ok());
+    match args {
+        Some(args) => {
+            let m = "kube-apiserver.yaml";
+            if let Some(ca) = flag(&args, "--etcd-cafile") {
+                l.add(at(root, ca), None, &[ServerCa], format!("{m} --etcd-cafile"), true);
+            }
+            if let (Some(c), Some(k)) = (flag(&args, "--etcd-certfile"), flag(&args, "--etcd-keyfile")) {
+                let spec =
+                    FileSpec::new(at(root, c), &[ApiserverEtcdClient], format!("{m} --etcd-certfile")).key(at(root, k));
+                l.cert_files.push(spec);
+            }
+        }
+        None => {
+            if let Some((c, k)) = default {
+                let spec = FileSpec::new(c, &[ApiserverEtcdClient], "kubeadm apiserver-etcd-client").key(k).optional();
+                l.cert_files.push(spec);
+            }
+        }
+    }
+}
+
+fn pod_args(text: &str) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Pod {
+        spec: Spec,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        containers: Vec<Container>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Container {
+        #[serde(default)]
+        command: Vec<String>,
+        #[serde(default)]
+        args: Vec<String>,
+    }
+    let pod: Pod = serde_yaml_ng::from_str(text)?;
+    Ok(pod.spec.containers.into_iter().flat_map(|c| c.command.into_iter().chain(c.args)).collect())
+}
+
+/// K3s / RKE2: the etcd config K3s writes (`server/db/etcd/config`) names the files; without
+/// it, K3s's fixed names under `server/tls/etcd/`. The API server uses `client.crt` too.
+fn k3s(root: &Path, dist: &'static str, base: &str, dir: &Path) -> Local {
+    let data = base.trim_end_matches("/tls/etcd");
+    let config_path = at(root, &format!("{data}/db/etcd/config"));
+    let config: Option<serde_yaml_ng::Value> =
+        std::fs::read_to_string(&config_path).ok().and_then(|t| serde_yaml_ng::from_str(&t).ok());
+    let get = |section: &str, key: &str| -> Option<PathBuf> {
+        config.as_ref()?.get(section)?.get(key)?.as_str().map(|p| at(root, p))
+    };
+    let name = std::fs::read_to_string(at(root, &format!("{data}/db/etcd/name")))
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| config.as_ref()?.get("name")?.as_str().map(str::to_string));
+    let from = if config.is_some() { format!("{dist} {}", config_path.display()) } else { format!("{dist} layout") };
+    let required = config.is_some();
+    let server_ca = get("client-transport-security", "trusted-ca-file").unwrap_or(dir.join("server-ca.crt"));
+    let server = (
+        get("client-transport-security", "cert-file").unwrap_or(dir.join("server-client.crt")),
+        get("client-transport-security", "key-file").unwrap_or(dir.join("server-client.key")),
+    );
+    let peer_ca = get("peer-transport-security", "trusted-ca-file").unwrap_or(dir.join("peer-ca.crt"));
+    let peer = (
+        get("peer-transport-security", "cert-file").unwrap_or(dir.join("peer-server-client.crt")),
+        get("peer-transport-security", "key-file").unwrap_or(dir.join("peer-server-client.key")),
+    );
+    let mut l = Local {
+        distribution: dist,
+        source: dir.to_path_buf(),
+        endpoints: vec!["https://127.0.0.1:2379".into()],
+        cacert: dir.join("server-ca.crt"),
+        cert: dir.join("client.crt"),
+        key: dir.join("client.key"),
+        member: name,
+        cert_files: Vec::new(),
+        peer_ca: Some(peer_ca.clone()),
+        peer_pair: Some(peer.clone()),
+    };
+    l.add(server_ca, None, &[ServerCa, ClientCa], format!("{from} (trusted-ca-file)"), true);
+    l.add(server.0, Some(server.1), &[Server], format!("{from} (cert-file)"), required);
+    l.add(peer_ca, None, &[PeerCa], format!("{from} (peer trusted-ca-file)"), required);
+    l.add(peer.0, Some(peer.1), &[Peer], format!("{from} (peer cert-file)"), required);
+    l.add(
+        dir.join("client.crt"),
+        Some(dir.join("client.key")),
+        &[Client, ApiserverEtcdClient],
+        format!("{dist} etcd client (etcdctl and the API server)"),
+        true,
+    );
+    l
 }
 
 fn kubespray(root: &Path, env: &Path) -> Result<Local> {
@@ -159,14 +317,41 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
             })
             .find(|(k, _)| k.is_file())
     });
-    let (cert, key) = match admin {
+    let member = (
+        at(root, get("ETCD_CERT_FILE").unwrap_or("/etc/ssl/etcd/ssl/member.pem")),
+        at(root, get("ETCD_KEY_FILE").unwrap_or("/etc/ssl/etcd/ssl/member-key.pem")),
+    );
+    let (cert, key) = match admin.clone() {
         Some((k, c)) => (c, k),
-        None => (
-            at(root, get("ETCD_CERT_FILE").unwrap_or("/etc/ssl/etcd/ssl/member.pem")),
-            at(root, get("ETCD_KEY_FILE").unwrap_or("/etc/ssl/etcd/ssl/member-key.pem")),
-        ),
+        None => member.clone(),
     };
-    Ok(Local { distribution: "kubespray", source: env.to_path_buf(), endpoints, cacert: at(root, ca), cert, key })
+    let peer_ca = at(root, get("ETCD_PEER_TRUSTED_CA_FILE").unwrap_or(ca));
+    let peer = (
+        get("ETCD_PEER_CERT_FILE").map(|p| at(root, p)).unwrap_or(member.0.clone()),
+        get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
+    );
+    let mut l = Local {
+        distribution: "kubespray",
+        source: env.to_path_buf(),
+        endpoints,
+        cacert: at(root, ca),
+        cert,
+        key,
+        member: get("ETCD_NAME").map(str::to_string),
+        cert_files: Vec::new(),
+        peer_ca: Some(peer_ca.clone()),
+        peer_pair: Some(peer.clone()),
+    };
+    let e = "/etc/etcd.env";
+    l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{e} ETCD_TRUSTED_CA_FILE"), true);
+    l.add(member.0, Some(member.1), &[Server], format!("{e} ETCD_CERT_FILE"), true);
+    l.add(peer_ca, None, &[PeerCa], format!("{e} ETCD_PEER_TRUSTED_CA_FILE"), true);
+    l.add(peer.0, Some(peer.1), &[Peer], format!("{e} ETCD_PEER_CERT_FILE"), true);
+    if let Some((k, c)) = admin {
+        l.add(c, Some(k), &[Client], "Kubespray admin-<node>.pem".into(), true);
+    }
+    apiserver(root, &mut l, None);
+    Ok(l)
 }
 
 #[cfg(test)]

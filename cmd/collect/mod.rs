@@ -3,11 +3,13 @@
 
 pub mod bundle;
 pub mod bundle_write;
+pub mod certs;
 pub mod etcd;
 pub mod kube;
 pub mod local;
 pub mod resolve;
 pub mod tls;
+pub mod tls_probe;
 
 /// One line from an error and its sources, without repeats or tonic's bare "transport error".
 pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {

@@ -32,6 +32,9 @@ pub fn report(r: &Report) -> String {
         out.push_str(&t.to_string());
         out.push('\n');
     }
+    if let Some(c) = &r.certificates {
+        out.push_str(&certificates(r, c));
+    }
     if !r.gaps.is_empty() {
         out.push_str("\nCOULD NOT READ\n");
         for g in &r.gaps {
@@ -57,6 +60,67 @@ pub fn report(r: &Report) -> String {
         }
     }
     out
+}
+
+/// The certificates seen: one row per member URL and per file, leaf certificates only.
+fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
+    let mut t = table(&["WHERE", "SUBJECT", "ISSUER", "NOT AFTER", "SIGNED BY TRUSTED CA", "HANDSHAKE"]);
+    let date = |t: time::OffsetDateTime| t.date().to_string();
+    let trusted = |ci: &etcd_doctor_checks::CertInfo| {
+        if ci.chains_to.is_empty() {
+            return "?".to_string();
+        }
+        ci.chains_to
+            .iter()
+            .map(|(k, v)| format!("{}: {}", k.as_str(), if *v { "yes" } else { "NO" }))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for p in &c.presented {
+        let name = r.members.iter().find(|m| m.id == p.member_id).map(|m| m.name.clone()).unwrap_or_default();
+        let hs = match (&p.refused_by, &p.error) {
+            (_, None) => "ok".to_string(),
+            (Some(etcd_doctor_checks::Side::EtcdDoctor), _) => "refused by etcd-doctor".to_string(),
+            (Some(etcd_doctor_checks::Side::Member), _) => "member refused our cert".to_string(),
+            (None, Some(e)) => e.chars().take(40).collect(),
+        };
+        match p.chain.first() {
+            Some(l) => t.add_row(vec![
+                format!("{name} {}", p.url),
+                l.subject.clone(),
+                l.issuer.clone(),
+                date(l.not_after),
+                trusted(l),
+                hs,
+            ]),
+            None => t.add_row(vec![format!("{name} {}", p.url), "-".into(), "-".into(), "-".into(), "-".into(), hs]),
+        };
+    }
+    for f in &c.files {
+        let roles = f.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+        match (f.leaf(), &f.error) {
+            (Some(l), None) => {
+                let trust = if f.roles.iter().all(|r| r.is_ca()) { "(CA)".to_string() } else { trusted(l) };
+                t.add_row(vec![
+                    format!("{} [{roles}]", f.path),
+                    l.subject.clone(),
+                    l.issuer.clone(),
+                    date(l.not_after),
+                    trust,
+                    "-".into(),
+                ])
+            }
+            _ => t.add_row(vec![
+                format!("{} [{roles}]", f.path),
+                "unreadable".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+        };
+    }
+    format!("\nCERTIFICATES\n{t}\n")
 }
 
 /// A plan file for people.

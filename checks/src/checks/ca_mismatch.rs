@@ -43,7 +43,12 @@ impl Check for CaMismatch {
             let s = &seen[0];
             let Some(ca) = role.signed_by() else { continue };
             let cas: Vec<String> = certs.files_with(ca).map(|f| f.path.clone()).collect();
-            let at: Vec<String> = seen.iter().map(|s| s.at.clone()).collect();
+            let mut at: Vec<String> = Vec::new();
+            for o in seen {
+                if !at.contains(&o.at) {
+                    at.push(o.at.clone());
+                }
+            }
             let who = s.member.map(|m| m.label()).unwrap_or_else(|| "this node".into());
             let consequence = match role {
                 CertRole::Server => "clients that trust it (the API server, etcdctl) refuse this member",

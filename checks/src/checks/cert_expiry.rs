@@ -55,7 +55,12 @@ impl Check for CertExpiry {
             } else {
                 continue;
             };
-            let at: Vec<String> = seen.iter().filter(|o| o.cert.sha256 == c.sha256).map(|o| o.at.clone()).collect();
+            let mut at: Vec<String> = Vec::new();
+            for o in seen.iter().filter(|o| o.cert.sha256 == c.sha256) {
+                if !at.contains(&o.at) {
+                    at.push(o.at.clone());
+                }
+            }
             let roles: BTreeSet<&str> =
                 seen.iter().filter(|o| o.cert.sha256 == c.sha256).map(|o| o.role.as_str()).collect();
             let whose = s.member.map(|m| format!(" of {}", m.label())).unwrap_or_default();

@@ -27,6 +27,7 @@ impl Check for CertSanMismatch {
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
+        // One finding per member, role and certificate (a Kubespray member.pem is both).
         let mut done: BTreeSet<(String, String)> = BTreeSet::new();
         let seen: Vec<Seen<'_>> = certs_seen(snap)
             .into_iter()
@@ -34,7 +35,7 @@ impl Check for CertSanMismatch {
             .collect();
         for s in &seen {
             let Some(m) = s.member else { continue };
-            if !done.insert((m.id.to_string(), s.cert.sha256.clone())) {
+            if !done.insert((m.id.to_string(), format!("{} {}", s.role.as_str(), s.cert.sha256))) {
                 continue;
             }
             let (urls, kind) =
@@ -49,11 +50,12 @@ impl Check for CertSanMismatch {
             } else {
                 "the other members dialling it for raft"
             };
-            let at: Vec<String> = seen
-                .iter()
-                .filter(|o| o.cert.sha256 == s.cert.sha256 && o.member.map(|x| x.id) == Some(m.id))
-                .map(|o| o.at.clone())
-                .collect();
+            let mut at: Vec<String> = Vec::new();
+            for o in seen.iter().filter(|o| o.cert.sha256 == s.cert.sha256 && o.member.map(|x| x.id) == Some(m.id)) {
+                if !at.contains(&o.at) {
+                    at.push(o.at.clone());
+                }
+            }
             let message = format!(
                 "{} advertises {kind} URL(s) {} but its {} certificate ({}) names only {}: {who} refuse it there{}",
                 m.label(),
