@@ -295,7 +295,7 @@ pub fn collect(g: &Global) -> Result<Snapshot> {
         let (certs, gaps) = set.finish();
         snap.gaps.extend(gaps);
         snap.certs = Some(certs);
-        unknown_when_we_refused(&mut snap);
+        crate::collect::certs::unknown_when_refused(&mut snap);
     }
     snap.thresholds.expiry_warning_secs = warn;
     if g.local {
@@ -364,33 +364,6 @@ fn target_and_certs(g: &Global) -> Result<(etcd::Target, CertInputs)> {
     };
     let target = etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)?;
     Ok((target, CertInputs { files, probe, layout: local.as_ref().and_then(|l| l.layout()) }))
-}
-
-/// A member whose every status attempt failed while its client URL completed a handshake that
-/// etcd-doctor refused (its certificate is from another CA, misses the address, or expired)
-/// is running: its status is unknown, not "unreachable", so nothing proposes to remove it.
-fn unknown_when_we_refused(snap: &mut Snapshot) {
-    let Some(certs) = snap.certs.clone() else { return };
-    for m in snap.members.iter_mut().filter(|m| m.reachable() == Some(false) && !m.is_unstarted()) {
-        let refused = certs.presented.iter().find(|p| {
-            p.member_id == m.id
-                && p.port == etcd_doctor_checks::Port::Client
-                && p.refused_by == Some(etcd_doctor_checks::Side::EtcdDoctor)
-                && !p.chain.is_empty()
-        });
-        if let Some(p) = refused {
-            snap.gaps.push(etcd_doctor_checks::Gap::new(
-                "etcd",
-                format!(
-                    "{} answers TLS at {} but {}: its status is unknown (see the certificate findings)",
-                    m.label(),
-                    p.url,
-                    p.error.clone().unwrap_or_default()
-                ),
-            ));
-            m.probe = None;
-        }
-    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

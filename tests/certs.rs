@@ -401,3 +401,25 @@ fn garbage_and_truncated_pem_files_are_named_never_a_panic() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("--cacert") && err.contains("etcd/peer.crt") && err.contains("truncated"), "{err}");
 }
+
+#[test]
+fn a_bundle_with_garbage_and_truncated_pki_files_names_them_and_still_diagnoses() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles/kubeadm-cert-expiry");
+    for f in ["member-list.json", "endpoint-status.json", "collected-at.txt"] {
+        copy(&src.join(f), &d.path().join(f));
+    }
+    let ca = fs::read_to_string(src.join("pki/ca.crt")).expect("ca");
+    write(&d.path().join("pki/ca.crt"), &ca[..ca.len() - 40]);
+    write(&d.path().join("pki/k8s-cp-1/server.crt"), "\u{0}\u{1}binary garbage\u{ff}");
+    write(
+        &d.path().join("pki/k8s-cp-1/server.key"),
+        "-----BEGIN PRIVATE KEY-----\nnot base64 !!\n-----END PRIVATE KEY-----\n",
+    );
+    let run = doctor(&["--bundle".into(), d.path().display().to_string()]);
+    assert_eq!((run.code, findings(&run.report)), (0, map(&[])), "{}\n{}", run.report, run.stderr);
+    let gaps = run.report["gaps"].to_string();
+    assert!(gaps.contains("pki/ca.crt") && gaps.contains("truncated PEM"), "{gaps}");
+    assert!(gaps.contains("k8s-cp-1/server.crt") && gaps.contains("holds no PEM certificate"), "{gaps}");
+    assert!(!run.report.to_string().contains("not base64"), "key contents never shown");
+}

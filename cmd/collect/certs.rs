@@ -257,6 +257,45 @@ impl CertSet {
     }
 }
 
+/// A started member whose every status attempt failed, while its client URL completed a
+/// handshake that etcd-doctor refused (its certificate is from another CA, misses the address,
+/// or expired) or, from files, its server certificate is not signed by the clients' CA: it
+/// may well be running, so its status is unknown (a gap), not "unreachable", and nothing
+/// proposes to remove it. The certificate findings say what is wrong.
+pub fn unknown_when_refused(snap: &mut etcd_doctor_checks::Snapshot) {
+    let Some(certs) = snap.certs.clone() else { return };
+    for m in snap.members.iter_mut().filter(|m| m.reachable() == Some(false) && !m.is_unstarted()) {
+        let refused = certs.presented.iter().find(|p| {
+            p.member_id == m.id
+                && p.port == Port::Client
+                && p.refused_by == Some(Side::EtcdDoctor)
+                && !p.chain.is_empty()
+        });
+        let why = match refused {
+            Some(p) => format!("answers TLS at {} but {}", p.url, p.error.clone().unwrap_or_default()),
+            None => {
+                let untrusted = certs.files.iter().find(|f| {
+                    f.member.as_deref() == Some(m.name.as_str())
+                        && f.has(CertRole::Server)
+                        && f.leaf().and_then(|c| c.chains_to.get(&CertRole::ServerCa)) == Some(&false)
+                });
+                match untrusted {
+                    Some(f) => format!(
+                        "could not be read, and its server certificate {} is not signed by the clients' CA",
+                        f.path
+                    ),
+                    None => continue,
+                }
+            }
+        };
+        snap.gaps.push(Gap::new(
+            "etcd",
+            format!("{} {why}: whether it runs is unknown (see the certificate findings)", m.label()),
+        ));
+        m.probe = None;
+    }
+}
+
 /// Whether `child` chains to one of `anchors`, through `intermediates`, within `depth` links.
 fn chains(
     child: &X509Certificate<'_>,
