@@ -35,7 +35,10 @@ pub fn remedy(
     member: Option<&Member>,
     path: Option<&str>,
 ) -> Remedy {
-    let node = member.map(|m| m.node.clone().unwrap_or_else(|| m.name.clone())).unwrap_or_else(|| "the node".into());
+    let node = match member {
+        Some(m) => m.node.clone().unwrap_or_else(|| format!("the node of {}", m.label())),
+        None => "the node".into(),
+    };
     let on = format!("# on {node}:");
     let mut commands = vec![on.clone()];
     let dist = distribution(snap);
@@ -50,7 +53,7 @@ pub fn remedy(
         Some(d @ (Distribution::K3s | Distribution::Rke2)) => k3s(d, role, problem, &mut commands),
         Some(Distribution::Kubespray) => {
             // Kubespray names files by inventory host, not by member (etcd1..N).
-            let host = member.and_then(|m| m.node.clone()).unwrap_or_else(|| "<host>".into());
+            let host = member.and_then(|m| m.node.clone()).unwrap_or_else(|| "<that host>".into());
             kubespray(role, problem, &host, &mut commands)
         }
         _ => generic(snap, role, problem, path, &mut commands),
@@ -146,7 +149,7 @@ fn kubespray(role: CertRole, problem: Problem, node: &str, c: &mut Vec<String>) 
     }
     match problem {
         Problem::Ca => {
-            c.push(format!("# {node} got certificates that the first etcd host's CA did not make (a scale-out that generated its own): remove them on {node}"));
+            c.push("# it got certificates that the first etcd host's CA did not make (a scale-out that generated its own): remove them there".into());
             c.push("rm -rf /etc/ssl/etcd/ssl".into());
         }
         Problem::San => {
@@ -176,10 +179,12 @@ fn generic(snap: &Snapshot, role: CertRole, problem: Problem, path: Option<&str>
         Problem::Key => c.push("# compare: openssl x509 -noout -pubkey -in <cert> | sha256sum and openssl pkey -pubout -in <key> | sha256sum".into()),
         _ => {}
     }
-    c.push(format!(
-        "# issue a new {} certificate from {ca}, with every address the member advertises in its SANs, in place of {file}",
-        role.as_str()
-    ));
+    let sans = if matches!(role, CertRole::Server | CertRole::Peer) {
+        ", with every address the member advertises in its SANs,"
+    } else {
+        ""
+    };
+    c.push(format!("# issue a new {} certificate from {ca}{sans} in place of {file}", role.as_str()));
 }
 
 fn restart(snap: &Snapshot, role: CertRole, member: Option<&Member>, dist: Option<Distribution>) -> Vec<String> {
@@ -192,6 +197,9 @@ fn restart(snap: &Snapshot, role: CertRole, member: Option<&Member>, dist: Optio
         }
         (Some(Distribution::K3s), _) => "systemctl restart k3s",
         (Some(Distribution::Rke2), _) => "systemctl restart rke2-server",
+        (_, CertRole::ApiserverEtcdClient) => {
+            "# restart kube-apiserver (a static pod: move its manifest out of /etc/kubernetes/manifests and back)"
+        }
         _ => "systemctl restart etcd",
     };
     if role == CertRole::ApiserverEtcdClient {
@@ -234,6 +242,7 @@ mod tests {
         snap.certs = Some(crate::cert::Certs { layout: Some(Distribution::Kubeadm), ..Default::default() });
         let k = commands(&remedy(&snap, CertRole::Server, Problem::Expiry, Some(&m), None));
         assert!(k.contains("kubeadm certs renew etcd-server") && k.contains("m2 (2) only"), "{k}");
+        assert!(k.starts_with("# on the node of m2 (2):"), "{k}");
         let k = commands(&remedy(&snap, CertRole::Peer, Problem::San, Some(&m), None));
         assert!(k.contains("kubeadm init phase certs etcd-peer") && k.contains("peerCertSANs"), "{k}");
         snap.certs = Some(crate::cert::Certs { layout: Some(Distribution::K3s), ..Default::default() });

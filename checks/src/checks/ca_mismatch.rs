@@ -30,19 +30,48 @@ impl Check for CaMismatch {
         let Some(certs) = &snap.certs else { return Vec::new() };
         let id = Self::INFO.id;
         let mut out = Vec::new();
-        // One finding per (certificate, CA role), however many places showed it.
-        let mut groups: BTreeMap<(String, CertRole), Vec<Seen<'_>>> = BTreeMap::new();
+        // One finding per certificate, however many places and roles showed it (a Kubespray
+        // member.pem is both the server and the peer certificate).
+        let mut groups: BTreeMap<String, Vec<Seen<'_>>> = BTreeMap::new();
         for s in certs_seen(snap).into_iter().filter(|s| s.leaf) {
             let Some(ca) = s.role.signed_by() else { continue };
             if s.cert.chains_to.get(&ca) == Some(&false) {
-                groups.entry((s.cert.sha256.clone(), s.role)).or_default().push(s);
+                groups.entry(s.cert.sha256.clone()).or_default().push(s);
             }
         }
         let mut flagged: BTreeSet<(String, Port)> = BTreeSet::new();
-        for ((_, role), seen) in &groups {
+        for seen in groups.values() {
             let s = &seen[0];
-            let Some(ca) = role.signed_by() else { continue };
-            let cas: Vec<String> = certs.files_with(ca).map(|f| f.path.clone()).collect();
+            let role = &s.role;
+            let mut roles: Vec<CertRole> = Vec::new();
+            for o in seen {
+                if !roles.contains(&o.role) {
+                    roles.push(o.role);
+                }
+            }
+            if role.signed_by().is_none() {
+                continue;
+            }
+            let cas_of: Vec<CertRole> = {
+                let mut v: Vec<CertRole> = Vec::new();
+                for r in &roles {
+                    if let Some(c) = r.signed_by().filter(|c| !v.contains(c)) {
+                        v.push(c);
+                    }
+                }
+                v
+            };
+            let cas: Vec<String> = cas_of.iter().flat_map(|c| certs.files_with(*c).map(|f| f.path.clone())).fold(
+                Vec::new(),
+                |mut v, p| {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                    v
+                },
+            );
+            let role_names = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("/");
+            let ca_names = cas_of.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("/");
             let mut at: Vec<String> = Vec::new();
             for o in seen {
                 if !at.contains(&o.at) {
@@ -61,24 +90,23 @@ impl Check for CaMismatch {
             let what = match role {
                 CertRole::ApiserverEtcdClient => "the API server's etcd client certificate".to_string(),
                 CertRole::Client => "the etcd client certificate".to_string(),
-                r => format!("the {} certificate of {who}", r.as_str()),
+                _ => format!("the {role_names} certificate of {who}"),
             };
             let message = format!(
-                "{what} ({}, issuer {}) is not signed by the {} ({}): {consequence}",
+                "{what} ({}, issuer {}) is not signed by the {ca_names} ({}): {consequence}",
                 at.join(", "),
                 s.cert.issuer,
-                ca.as_str(),
                 cas.join(", ")
             );
             let mut f = Finding::new(id, Severity::Critical, cert_subject(s), message)
                 .with("certificate", s.cert.evidence())
-                .with("role", role.as_str())
+                .with("role", &role_names)
                 .with("seenAt", &at)
-                .with("expectedCA", certs.ca_evidence(ca))
+                .with("expectedCA", cas_of.iter().flat_map(|c| certs.ca_evidence(*c)).collect::<Vec<_>>())
                 .remedy(remedy(snap, *role, Problem::Ca, s.member, s.path));
             if let Some(m) = s.member {
                 f = f.member(m.id, m.node.as_deref());
-                if let Some(port) = port_of(*role) {
+                for port in roles.iter().filter_map(|r| port_of(*r)) {
                     flagged.insert((m.id.to_string(), port));
                 }
             }
