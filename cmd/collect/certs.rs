@@ -221,12 +221,14 @@ impl CertSet {
                     .iter()
                     .copied()
                     .chain(intermediates.iter())
-                    .find(|ca| signed_by(&x, ca))
+                    .find(|ca| signed_by(&x, ca) == Some(true))
                     .map(|ca| fingerprint(ca.as_raw()));
             }
             if leaf {
                 for (role, list) in &anchors {
-                    c.chains_to.insert(*role, chains(&x, intermediates, list, 4));
+                    if let Some(ok) = chains(&x, intermediates, list, 4) {
+                        c.chains_to.insert(*role, ok);
+                    }
                 }
             }
         };
@@ -296,25 +298,48 @@ pub fn unknown_when_refused(snap: &mut etcd_doctor_checks::Snapshot) {
     }
 }
 
-/// Whether `child` chains to one of `anchors`, through `intermediates`, within `depth` links.
+/// Whether `child` chains to one of `anchors`, through `intermediates`, within `depth` links;
+/// `None` when a signature on the way uses an algorithm this tool cannot verify (no guess).
 fn chains(
     child: &X509Certificate<'_>,
     intermediates: &[X509Certificate<'_>],
     anchors: &[X509Certificate<'_>],
     depth: usize,
-) -> bool {
-    if anchors.iter().any(|a| a.as_raw() == child.as_raw() || signed_by(child, a)) {
-        return true;
+) -> Option<bool> {
+    let mut unknown = false;
+    for a in anchors {
+        if a.as_raw() == child.as_raw() {
+            return Some(true);
+        }
+        match signed_by(child, a) {
+            Some(true) => return Some(true),
+            None => unknown = true,
+            Some(false) => {}
+        }
     }
-    depth > 0
-        && intermediates.iter().any(|i| {
-            i.as_raw() != child.as_raw() && signed_by(child, i) && chains(i, intermediates, anchors, depth - 1)
-        })
+    if depth > 0 {
+        for i in intermediates.iter().filter(|i| i.as_raw() != child.as_raw()) {
+            match signed_by(child, i).map(|s| s.then(|| chains(i, intermediates, anchors, depth - 1))) {
+                Some(Some(Some(true))) => return Some(true),
+                Some(Some(None)) | None => unknown = true,
+                _ => {}
+            }
+        }
+    }
+    if unknown { None } else { Some(false) }
 }
 
-/// Whether `parent` issued `child`: names match and the parent's key verifies the signature.
-fn signed_by(child: &X509Certificate<'_>, parent: &X509Certificate<'_>) -> bool {
-    child.issuer().as_raw() == parent.subject().as_raw() && child.verify_signature(Some(parent.public_key())).is_ok()
+/// Whether `parent` issued `child`: names match and the parent's key verifies the signature;
+/// `None` for a signature algorithm that cannot be verified here.
+fn signed_by(child: &X509Certificate<'_>, parent: &X509Certificate<'_>) -> Option<bool> {
+    if child.issuer().as_raw() != parent.subject().as_raw() {
+        return Some(false);
+    }
+    match child.verify_signature(Some(parent.public_key())) {
+        Ok(()) => Some(true),
+        Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => None,
+        Err(_) => Some(false),
+    }
 }
 
 /// SHA-256 of DER as openssl prints it: `AB:CD:…`.
@@ -487,6 +512,33 @@ mod tests {
         assert_eq!(g.certs[0].ip_addresses, vec!["10.0.0.1".parse::<IpAddr>().expect("ip")]);
         assert_eq!(c.certs[0].issuer_sha256.as_deref(), Some(c.certs[0].sha256.as_str()));
         assert!(c.certs[0].sha256.len() == 95 && c.certs[0].sha256.contains(':'));
+    }
+
+    #[test]
+    fn openssl_rsa_certificates_and_every_key_encoding() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pki/rsa-openssl");
+        let mut set = CertSet::default();
+        set.add_file(&FileSpec::new(dir.join("ca.crt"), &[CertRole::ServerCa], "test"));
+        set.add_file(&FileSpec::new(dir.join("server.crt"), &[CertRole::Server], "test").key(dir.join("server.key")));
+        let (certs, gaps) = set.finish();
+        assert!(gaps.is_empty(), "{gaps:?}");
+        let server = &certs.files[1];
+        assert_eq!(server.key_matches, Some(true));
+        let c = &server.certs[0];
+        assert_eq!(c.subject, "CN=cp-1");
+        assert_eq!(c.chains_to.get(&CertRole::ServerCa), Some(&true));
+        assert_eq!(c.issuer_sha256.as_deref(), Some(certs.files[0].certs[0].sha256.as_str()));
+        assert!(c.ip_addresses.contains(&"::1".parse::<IpAddr>().expect("ip")), "{:?}", c.ip_addresses);
+        assert_eq!(c.usages, vec!["serverAuth".to_string(), "clientAuth".to_string()]);
+        assert_eq!(
+            c.sha256, "39:BA:51:CA:28:B3:AC:EE:05:1C:B5:98:18:F1:EA:3A:D0:D4:1C:55:D0:E1:FC:35:1C:30:32:66:BB:B8:C2:46",
+            "as openssl x509 -fingerprint -sha256 prints it"
+        );
+        let der = read_certs(&dir.join("server.crt")).expect("read").remove(0);
+        assert_eq!(key_matches(&der, &dir.join("server-pkcs1.key")), Ok(Some(true)));
+        assert_eq!(key_matches(&der, &dir.join("other-ec.key")), Ok(Some(false)));
+        let e = key_matches(&der, &dir.join("ca.crt")).err().unwrap_or_default();
+        assert!(e.contains("ca.crt") && e.contains("no PEM private key"), "{e}");
     }
 
     #[test]
