@@ -423,3 +423,27 @@ fn a_bundle_with_garbage_and_truncated_pki_files_names_them_and_still_diagnoses(
     assert!(gaps.contains("k8s-cp-1/server.crt") && gaps.contains("holds no PEM certificate"), "{gaps}");
     assert!(!run.report.to_string().contains("not base64"), "key contents never shown");
 }
+
+#[test]
+fn a_member_whose_certificate_we_refuse_does_not_hide_a_dead_one() {
+    let mut c = Cluster::builder().members(5).server_cert(1, CertSpec::ForeignCa).start();
+    c.kill_and_wipe(4);
+    let (odd, dead) = (c.member(1).id, c.member(4).id);
+    let r = live(&c, &[]);
+    assert_eq!(r.code, 2, "{}", r.report);
+    let stale = of(&r.report, "stale-member");
+    let sev = |id: u64| stale.iter().find(|f| f["memberID"] == hex(id)).map(|f| f["severity"].clone());
+    assert_eq!(sev(dead), Some("critical".into()), "{stale:?}");
+    assert_eq!(sev(odd), None, "{stale:?}");
+    assert!(stale.iter().any(|f| f["severity"] == "info" && f["message"].as_str().unwrap_or_default().contains("m1")));
+    assert_eq!(of(&r.report, "ca-mismatch")[0]["memberID"], hex(odd));
+    // Only the dead member is removed; the one that runs with a foreign certificate is not.
+    let removals: Vec<Value> = r.report["plan"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["action"] == "remove-member")
+        .map(|s| s["memberID"].clone())
+        .collect();
+    assert_eq!(removals, vec![Value::String(hex(dead))], "{}", r.report["plan"]);
+}
