@@ -1,4 +1,5 @@
-//! `--local`: on a control-plane or etcd node, find how to reach the local etcd from the
+//! `--local`: on a control-plane or etcd node, find how to reach the local etcd, and which
+//! certificate files etcd and the API server use (for the certificate checks), from the
 //! distribution's own files — K3s/RKE2 (`/var/lib/rancher/*/server/tls/etcd/`), kubeadm
 //! (`/etc/kubernetes/manifests/etcd.yaml`, `/etc/kubernetes/pki/etcd/`), Kubespray
 //! (`/etc/etcd.env`, `/etc/ssl/etcd/ssl/`). `--root DIR` reads a copy of a node's filesystem
@@ -370,6 +371,32 @@ mod tests {
         assert_eq!(l.distribution, "k3s");
         assert_eq!(l.endpoints, vec!["https://127.0.0.1:2379".to_string()]);
         assert_eq!(l.cacert, tls.join("server-ca.crt"));
+    }
+
+    #[test]
+    fn rke2_files_come_from_the_etcd_config_it_writes() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let tls = d.path().join("var/lib/rancher/rke2/server/tls/etcd");
+        std::fs::create_dir_all(&tls).expect("mkdir");
+        std::fs::write(tls.join("client.crt"), "x").expect("write");
+        let db = d.path().join("var/lib/rancher/rke2/server/db/etcd");
+        std::fs::create_dir_all(&db).expect("mkdir");
+        // The shape RKE2 writes (../shared/reference/k3s/etcd-config-rke2-anonymized.yaml).
+        std::fs::write(
+            db.join("config"),
+            "client-transport-security:\n  cert-file: /var/lib/rancher/rke2/server/tls/etcd/server-client.crt\n  client-cert-auth: true\n  key-file: /var/lib/rancher/rke2/server/tls/etcd/server-client.key\n  trusted-ca-file: /var/lib/rancher/rke2/server/tls/etcd/server-ca.crt\nname: cp-1-0d481970\npeer-transport-security:\n  cert-file: /var/lib/rancher/rke2/server/tls/etcd/peer-server-client.crt\n  client-cert-auth: true\n  key-file: /var/lib/rancher/rke2/server/tls/etcd/peer-server-client.key\n  trusted-ca-file: /var/lib/rancher/rke2/server/tls/etcd/peer-ca.crt\n",
+        )
+        .expect("write");
+        let l = discover(d.path()).expect("rke2 found");
+        assert_eq!((l.distribution, l.member.as_deref()), ("rke2", Some("cp-1-0d481970")));
+        let roles = |name: &str| l.cert_files.iter().find(|f| f.path.ends_with(name)).map(|f| f.roles.clone());
+        assert_eq!(roles("server-ca.crt"), Some(vec![ServerCa, ClientCa]));
+        assert_eq!(roles("peer-ca.crt"), Some(vec![PeerCa]));
+        assert_eq!(roles("peer-server-client.crt"), Some(vec![Peer]));
+        assert_eq!(roles("client.crt"), Some(vec![Client, ApiserverEtcdClient]));
+        let server = l.cert_files.iter().find(|f| f.path.ends_with("server-client.crt"));
+        assert_eq!(server.map(|f| (f.member.clone(), f.required)), Some((Some("cp-1-0d481970".into()), true)));
+        assert_eq!(l.peer_ca, Some(tls.join("peer-ca.crt")));
     }
 
     #[test]
