@@ -11,13 +11,18 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
+use crate::collect::certs::{CertSet, FileSpec};
+use crate::collect::tls_probe::ProbeTls;
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
 use crate::fix::executor::{Executor, Via};
 use crate::fix::{self};
 use crate::render;
+use etcd_doctor_checks::CertRole;
 use etcd_doctor_checks::plan::PlanFile;
 use etcd_doctor_checks::report::Applied;
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 
 /// Parses `args` and runs; returns the exit code, or an error meaning "could not run".
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
@@ -283,6 +288,7 @@ fn collect_with(g: &Global, mode: &Mode) -> Result<Snapshot> {
     snap.audit.quota_bytes = g.quota_bytes;
     snap.audit.restart_window_secs = Some(g.restart_window.as_secs());
     snap.audit.target_version = mode.target_version.clone();
+    snap.thresholds.expiry_warning_secs = i64::try_from(g.expiry_warning.as_secs()).unwrap_or(i64::MAX);
     Ok(snap)
 }
 
@@ -312,7 +318,7 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
         }
     };
     let local = if g.local { Some(crate::collect::local::discover(&g.root)?) } else { None };
-    let ((nodes, pods), snap) = if exec_mode(g) {
+    let ((nodes, pods), mut snap) = if exec_mode(g) {
         // No endpoint: reach etcd through the API, with etcdctl inside an etcd pod.
         let Some(k) = &kube else {
             return Err(target(g).err().unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint given")));
@@ -331,29 +337,47 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
                 crate::collect::kube::etcd_pods(client, &server, k.timeout),
                 exec.collect()
             );
-            anyhow::Ok(((Some(n), Some(p)), s?))
+            let mut s = s?;
+            s.gaps.push(etcd_doctor_checks::Gap::new(
+                "certificates",
+                "not checked through the Kubernetes API route (pass --endpoints and the certificate flags, or run --local on a node)",
+            ));
+            anyhow::Ok(((Some(n), Some(p)), s))
         })?
     } else {
-        // Both at once: the API's wait never adds to etcd's.
-        let target = match &local {
-            Some(l) => local_target(g, l)?,
-            None => target(g)?,
-        };
+        // All at once: the API's wait never adds to etcd's, nor does the certificate probe,
+        // which runs beside the status probe.
+        let (mut target, inputs) = target_and_certs(g, local.as_ref())?;
+        target.probe = Some(std::sync::Arc::new(inputs.probe));
         let (k, e) = rt.block_on(async {
             let etcd = async {
-                let mut snap = etcd::collect(&target).await?;
+                let (mut snap, handshakes) = etcd::collect(&target).await?;
                 // After the statuses, which say the URL each member answers on.
                 crate::collect::audit_facts::metrics(&target, &mut snap).await;
                 if mode.hashes {
                     crate::collect::audit_facts::hashes(&target, &mut snap).await;
                 }
-                anyhow::Ok(snap)
+                anyhow::Ok((snap, handshakes))
             };
             tokio::join!(ask_kube(), etcd)
         });
-        (k, e?)
+        let (mut snap, handshakes) = e?;
+        let mut set = CertSet::default();
+        set.layout(inputs.layout);
+        for f in &inputs.files {
+            set.add_file(f);
+        }
+        for h in handshakes {
+            set.add_handshake(h);
+        }
+        if !set.is_empty() {
+            let (certs, gaps) = set.finish();
+            snap.gaps.extend(gaps);
+            snap.certs = Some(certs);
+            crate::collect::certs::unknown_when_refused(&mut snap);
+        }
+        (k, snap)
     };
-    let mut snap = snap;
     if let Some(l) = &local {
         snap.source = etcd_doctor_checks::Source::Local;
         let timeout = g.dial_timeout + g.command_timeout;
@@ -389,24 +413,55 @@ async fn find_exec(g: &Global, client: kube::Client) -> Result<crate::collect::p
 }
 
 fn target(g: &Global) -> Result<etcd::Target> {
-    if g.local {
-        return local_target(g, &crate::collect::local::discover(&g.root)?);
-    }
-    let tls = TlsFiles::load(g.cacert.as_deref(), g.cert.as_deref(), g.key.as_deref())?;
-    etcd::Target::new(&g.endpoints, tls, g.dial_timeout, g.command_timeout)
+    let local = if g.local { Some(crate::collect::local::discover(&g.root)?) } else { None };
+    target_and_certs(g, local.as_ref()).map(|(t, _)| t)
 }
 
-/// The node's own etcd, from what `--local` found; explicit flags still win.
-fn local_target(g: &Global, l: &crate::collect::local::Local) -> Result<etcd::Target> {
-    let endpoints =
-        if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() };
-    let tls = TlsFiles::load(
-        Some(g.cacert.as_deref().unwrap_or(&l.cacert)),
-        Some(g.cert.as_deref().unwrap_or(&l.cert)),
-        Some(g.key.as_deref().unwrap_or(&l.key)),
-    )
-    .with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?;
-    etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)
+/// What the certificate checks read: files and the probe's trust and identities.
+struct CertInputs {
+    files: Vec<FileSpec>,
+    probe: ProbeTls,
+    layout: Option<etcd_doctor_checks::distribution::Distribution>,
+}
+
+/// The target, and the certificate files the flags and `--local` name; explicit flags win
+/// over what `--local` found.
+fn target_and_certs(g: &Global, local: Option<&crate::collect::local::Local>) -> Result<(etcd::Target, CertInputs)> {
+    let mut files: Vec<FileSpec> = local.map(|l| l.cert_files.clone()).unwrap_or_default();
+    let (endpoints, cacert, cert, key) = match local {
+        Some(l) => (
+            if g.endpoints.iter().all(|e| e.trim().is_empty()) { l.endpoints.clone() } else { g.endpoints.clone() },
+            Some(g.cacert.clone().unwrap_or_else(|| l.cacert.clone())),
+            Some(g.cert.clone().unwrap_or_else(|| l.cert.clone())),
+            Some(g.key.clone().unwrap_or_else(|| l.key.clone())),
+        ),
+        None => (g.endpoints.clone(), g.cacert.clone(), g.cert.clone(), g.key.clone()),
+    };
+    let tls = TlsFiles::load(cacert.as_deref(), cert.as_deref(), key.as_deref());
+    let tls = match local {
+        Some(l) => tls.with_context(|| format!("--local ({} layout from {})", l.distribution, l.source.display()))?,
+        None => tls?,
+    };
+    if let Some(ca) = &cacert {
+        files.push(FileSpec::new(ca, &[CertRole::ServerCa], "--cacert"));
+    }
+    if let (Some(c), Some(k)) = (&cert, &key) {
+        files.push(FileSpec::new(c, &[CertRole::Client], "--cert").key(k));
+    }
+    let certs_of = |p: &std::path::Path| crate::collect::certs::read_certs(p).unwrap_or_default();
+    let pair = |c: &std::path::Path, k: &std::path::Path| {
+        let chain = certs_of(c);
+        let key = std::fs::read(k).ok().and_then(|b| PrivateKeyDer::from_pem_slice(&b).ok());
+        key.filter(|_| !chain.is_empty()).map(|k| (chain, k))
+    };
+    let probe = ProbeTls {
+        server_roots: cacert.as_deref().map(certs_of).unwrap_or_default(),
+        peer_roots: local.and_then(|l| l.peer_ca.as_deref()).map(certs_of).unwrap_or_default(),
+        client_identity: cert.as_deref().zip(key.as_deref()).and_then(|(c, k)| pair(c, k)),
+        peer_identity: local.and_then(|l| l.peer_pair.as_ref()).and_then(|(c, k)| pair(c, k)),
+    };
+    let target = etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)?;
+    Ok((target, CertInputs { files, probe, layout: local.and_then(|l| l.layout()) }))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

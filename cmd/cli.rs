@@ -208,6 +208,9 @@ pub struct Global {
     /// Do not ask before --fix or apply changes the cluster.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+    /// Warn about certificates expiring within this time (7d and less is critical).
+    #[arg(long, global = true, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub expiry_warning: Duration,
     /// How long a promotion waits for a new learner to catch up.
     #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub wait_learner: Duration,

@@ -1,4 +1,5 @@
-//! Go-style durations (`2s`, `500ms`, `1m30s`, `1.5s`), as etcdctl's `--dial-timeout` takes them.
+//! Go-style durations (`2s`, `500ms`, `1m30s`, `1.5s`), as etcdctl's `--dial-timeout` takes them,
+//! plus days (`30d`) for `--expiry-warning`.
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
+            // Not Go's, but certificate lifetimes are counted in days.
+            "d" => 86400.0,
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
@@ -52,6 +55,7 @@ mod tests {
         assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse("30d"), Ok(Duration::from_secs(30 * 86400)));
         for bad in ["", "s", "2x", "-1s", "1e400", "ms5"] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -164,10 +164,11 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     a.push("-f".into());
     a.push(plan.display().to_string());
     let log = dir.path().join("apply.log");
+    let out_log = dir.path().join("apply.out");
     let child = bin()
         .args(&a)
         .env("ETCD_DOCTOR_STEP_DELAY", "1500ms")
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&out_log).expect("out log"))
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("spawn");
@@ -175,8 +176,10 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     wait_for(
         || {
             if let Ok(Some(status)) = child.try_wait() {
+                // A refused step is reported on stdout (the APPLIED section), not stderr.
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("apply ended ({status}) before the first removal was seen:\n{said}");
+                let out = std::fs::read_to_string(&out_log).unwrap_or_default();
+                panic!("apply ended ({status}) before the first removal was seen:\n{said}\n{out}");
             }
             c.member_list().len() == 4
         },

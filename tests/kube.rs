@@ -211,9 +211,18 @@ fn bundle_collect_writes_what_reads_back_to_the_same_findings() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["member-list.json", "endpoint-status.json", "endpoint-health.json", "nodes.yaml"] {
+    for f in [
+        "member-list.json",
+        "endpoint-status.json",
+        "endpoint-health.json",
+        "nodes.yaml",
+        "certs.json",
+        "collected-at.txt",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    let certs_json = std::fs::read_to_string(dir.join("certs.json")).expect("certs.json");
+    assert!(certs_json.contains("\"presented\"") && !certs_json.contains("PRIVATE KEY"), "{certs_json}");
     let nodes_yaml = std::fs::read_to_string(dir.join("nodes.yaml")).expect("nodes.yaml");
     assert!(!nodes_yaml.contains("K10secret") && nodes_yaml.contains("https://10.0.0.1:6443"), "{nodes_yaml}");
     let back =

@@ -49,6 +49,10 @@ pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
     if let Some(n) = has_label("kops.k8s.io/") {
         return Some((Distribution::Kops, format!("node {} has kops.k8s.io labels", n.name)));
     }
+    // --local read the node's own files: their layout names the distribution.
+    if let Some(d) = snap.certs.as_ref().and_then(|c| c.layout) {
+        return Some((d, format!("this node's files are laid out as {d:?} lays them out")));
+    }
     // etcd-manager names members etcd-<name> with peer URLs etcd-<name>.internal.<cluster>.
     if let Some(m) = snap
         .members
@@ -109,5 +113,8 @@ mod tests {
         kops.members[0].peer_urls = vec!["https://etcd-a.internal.k8s.example.com:2380".into()];
         assert_eq!(d(&kops), Some(Distribution::Kops));
         assert_eq!(d(&cluster(&[healthy(1)])), None);
+        let mut local = cluster(&[healthy(1)]);
+        local.certs = Some(crate::cert::Certs { layout: Some(Distribution::Kubeadm), ..Default::default() });
+        assert_eq!(d(&local), Some(Distribution::Kubeadm));
     }
 }

@@ -5,6 +5,8 @@
 //! snapshot, so every result is a pure function of its input and can be tested on fixtures.
 
 pub mod audit_data;
+pub mod cert;
+pub mod cert_remedy;
 pub mod checks;
 pub mod distribution;
 pub mod endpoint;
@@ -20,9 +22,12 @@ pub mod report;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use cert::{CertFile, CertInfo, CertRole, Certs, Port, Presented, Side};
 pub use finding::{Evidence, Finding, Remedy, Severity};
 pub use id::MemberId;
-pub use model::{Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, OtherCluster, Probe, Snapshot, Source, Status};
+pub use model::{
+    Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, OtherCluster, Probe, Snapshot, Source, Status, Thresholds,
+};
 pub use quorum::Quorum;
 pub use registry::{Check, CheckInfo, Selection};
 pub use report::Report;

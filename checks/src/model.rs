@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cert::Certs;
 use crate::id::MemberId;
 
 /// Where a snapshot came from.
@@ -58,6 +59,13 @@ pub struct Snapshot {
     /// Audit settings and facts: metrics, HashKV, target version, quota.
     #[serde(default)]
     pub audit: crate::audit_data::AuditData,
+    /// Certificates presented by members and read from files; `None` when none were read
+    /// (then `gaps` says why).
+    #[serde(default)]
+    pub certs: Option<Certs>,
+    /// Limits the checks judge against (`--expiry-warning`).
+    #[serde(default)]
+    pub thresholds: Thresholds,
 }
 
 /// An endpoint that answered for another cluster: a member wiped and bootstrapped anew, or a
@@ -76,6 +84,20 @@ pub struct OtherCluster {
     /// The members of its member list, as `name=peerURL`, when it was asked for one.
     #[serde(default)]
     pub members: Vec<String>,
+}
+
+/// Limits set on the command line that checks judge against (checks read no flags).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Thresholds {
+    /// A certificate expiring within this many seconds is a warning (`--expiry-warning`, 30 days).
+    pub expiry_warning_secs: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { expiry_warning_secs: 30 * 86_400 }
+    }
 }
 
 /// An etcd pod (kubeadm static pod), reduced to what the checks need.
@@ -316,6 +338,8 @@ impl Snapshot {
             local: None,
             other_clusters: Vec::new(),
             audit: Default::default(),
+            certs: None,
+            thresholds: Thresholds::default(),
         }
     }
 

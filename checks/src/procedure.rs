@@ -150,6 +150,23 @@ pub fn restart(snap: &Snapshot) -> Plan {
     numbered(snap, steps)
 }
 
+/// The members in the order to restart them one at a time: healthy followers (learners first,
+/// then by name), the leader last. `None` when no member can restart without losing quorum.
+pub fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
+    if Quorum::of_members(&snap.members).may_restart_together() == 0 {
+        return None;
+    }
+    let leader = snap.leader();
+    let mut order: Vec<_> =
+        snap.members.iter().filter(|m| m.health() == Health::Healthy && Some(m.id) != leader).collect();
+    order.sort_by_key(|m| (!m.is_learner, m.name.clone()));
+    let mut out: Vec<String> = order.iter().map(|m| m.label()).collect();
+    if let Some(l) = leader.and_then(|l| snap.member(l)).filter(|m| m.health() == Health::Healthy) {
+        out.push(format!("{} (the leader, last)", l.label()));
+    }
+    Some(out)
+}
+
 fn manual(description: String, commands: Vec<String>) -> Step {
     Step {
         n: 0,

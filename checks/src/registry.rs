@@ -66,6 +66,10 @@ pub static ALL: &[&dyn Check] = &[
     &checks::raft_lag::RaftLag,
     &checks::hash_mismatch::HashMismatch,
     &checks::restart_wave::RestartWave,
+    &checks::ca_mismatch::CaMismatch,
+    &checks::cert_san_mismatch::CertSanMismatch,
+    &checks::cert_expiry::CertExpiry,
+    &checks::cert_key_mismatch::CertKeyMismatch,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.

@@ -46,6 +46,9 @@ pub struct Report {
     /// `audit --pre-upgrade`: true when no finding is worse than info; absent otherwise.
     #[serde(default, rename = "upgradeReady", skip_serializing_if = "Option::is_none")]
     pub upgrade_ready: Option<bool>,
+    /// The certificates seen (presented chains and files, never keys); absent when none were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<crate::cert::Certs>,
     /// What `--fix` / `apply` did; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Vec<Applied>>,
@@ -156,6 +159,7 @@ impl Report {
             findings,
             gaps: snap.gaps.clone(),
             plan,
+            certificates: snap.certs.clone(),
             applied: None,
         }
     }

@@ -95,3 +95,81 @@ pub fn cluster(members: &[Member]) -> Snapshot {
     s.members = members.to_vec();
     s
 }
+
+/// The fingerprint of the test CA.
+pub const CA_SHA: &str = "CA:CA:CA";
+
+/// A certificate valid 2026-01-01 .. 2027-01-01, issued by the test CA.
+pub fn cert_info(subject: &str, ips: &[&str]) -> crate::cert::CertInfo {
+    crate::cert::CertInfo {
+        subject: format!("CN={subject}"),
+        issuer: "CN=etcd-ca".into(),
+        serial: "01".into(),
+        dns_names: vec![],
+        ip_addresses: ips.iter().filter_map(|s| s.parse().ok()).collect(),
+        not_before: datetime!(2026-01-01 0:00 UTC),
+        not_after: datetime!(2027-01-01 0:00 UTC),
+        sha256: format!("{subject}:SHA"),
+        issuer_sha256: Some(CA_SHA.into()),
+        is_ca: false,
+        usages: vec!["serverAuth".into(), "clientAuth".into()],
+        chains_to: Default::default(),
+    }
+}
+
+/// The same certificate as if a foreign CA had signed it.
+pub fn foreign_leaf(c: &crate::cert::CertInfo) -> crate::cert::CertInfo {
+    let mut c = c.clone();
+    c.issuer = "CN=other-ca".into();
+    c.issuer_sha256 = None;
+    c.sha256 = format!("{}:FOREIGN", c.sha256);
+    for v in c.chains_to.values_mut() {
+        *v = false;
+    }
+    c
+}
+
+/// The snapshot with a CA file (`/pki/ca.crt`, every CA role) and, for every started member,
+/// a client and a peer chain signed by it that name the member's address; then `edit`.
+pub fn with_certs(mut snap: Snapshot, edit: impl FnOnce(&mut crate::cert::Certs, &Snapshot)) -> Snapshot {
+    use crate::cert::{CertFile, CertRole, Certs, Port, Presented};
+    let mut ca = cert_info("etcd-ca", &[]);
+    ca.issuer = "CN=etcd-ca".into();
+    ca.sha256 = CA_SHA.into();
+    ca.is_ca = true;
+    ca.not_after = datetime!(2036-01-01 0:00 UTC);
+    let mut certs = Certs {
+        files: vec![CertFile {
+            path: "/pki/ca.crt".into(),
+            roles: vec![CertRole::ServerCa, CertRole::ClientCa, CertRole::PeerCa],
+            from: "test".into(),
+            member: None,
+            certs: vec![ca],
+            key_path: None,
+            key_matches: None,
+            error: None,
+        }],
+        ..Default::default()
+    };
+    for m in snap.members.iter().filter(|m| !m.is_unstarted()) {
+        let ip = format!("10.0.0.{}", m.id.0);
+        for (port, role, url) in [
+            (Port::Client, CertRole::ServerCa, m.client_urls.first()),
+            (Port::Peer, CertRole::PeerCa, m.peer_urls.first()),
+        ] {
+            let mut leaf = cert_info(&format!("{}-{}", m.name, port.as_str()), &[&ip]);
+            leaf.chains_to.insert(role, true);
+            certs.presented.push(Presented {
+                member_id: m.id,
+                port,
+                url: url.cloned().unwrap_or_default(),
+                chain: vec![leaf],
+                refused_by: None,
+                error: None,
+            });
+        }
+    }
+    edit(&mut certs, &snap);
+    snap.certs = Some(certs);
+    snap
+}

@@ -13,6 +13,15 @@
 //! - `hashkv.json`: `etcdctl endpoint hashkv --cluster -w json` (optional)
 //! - `metrics/<member name>.prom`: `curl --cacert .. --cert .. --key .. https://<member>:2379/metrics`
 //!   (optional)
+//! - `pki/`: certificate files (optional): `ca.crt`/`ca.pem` (server and client CA, and the
+//!   peer CA unless `peer-ca.crt` is there), `peer-ca.crt`, `server.crt`, `peer.crt`,
+//!   `member*.pem` (Kubespray: server and peer), `client.crt`, `healthcheck-client.crt`,
+//!   `admin*.pem`, `apiserver-etcd-client.crt`, `node-*.pem`, K3s's `server-client.crt` and
+//!   `peer-server-client.crt`; other `*.crt`/`*.pem` are read for expiry only. A subdirectory
+//!   named like a member (`pki/etcd-1/server.crt`) holds that member's files. A key beside a
+//!   certificate (`server.key`, `member-key.pem`) is only checked to belong to it.
+//! - `certs.json`: the certificate summaries `bundle collect` wrote (optional)
+//! - `collected-at.txt`: when it was captured (RFC 3339); certificates are judged at that time
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +31,8 @@ use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+
+use super::certs::{CertSet, FileSpec};
 
 /// File names inside a bundle.
 pub const MEMBER_LIST: &str = "member-list.json";
@@ -41,6 +52,12 @@ pub const LOCAL_DIR: &str = "local";
 pub const HASHKV: &str = "hashkv.json";
 /// Each member's `/metrics` page as `metrics/<member name>.prom` (optional; restart-wave, quota).
 pub const METRICS_DIR: &str = "metrics";
+/// Certificate files (optional).
+pub const PKI: &str = "pki";
+/// Certificate summaries written by `bundle collect` (optional).
+pub const CERTS: &str = "certs.json";
+/// When the bundle was captured, RFC 3339 (optional).
+pub const COLLECTED_AT: &str = "collected-at.txt";
 
 /// Reads a bundle directory.
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
@@ -55,6 +72,14 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         );
     }
     let ml = read_json(&ml_path)?;
+    let at_path = dir.join(COLLECTED_AT);
+    let now = if at_path.exists() {
+        let text = std::fs::read_to_string(&at_path).with_context(|| format!("cannot read {}", at_path.display()))?;
+        OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("{}: not an RFC 3339 time such as 2026-11-20T00:00:00Z", at_path.display()))?
+    } else {
+        now
+    };
     let mut snap = Snapshot::new(Source::Bundle, now);
     members_into(&ml, &ml_path, &mut snap)?;
     if snap.members.iter().filter(|m| m.id.0 % 1000 == 0).count() >= 2 {
@@ -124,6 +149,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if metrics.is_dir() {
         crate::collect::audit_facts::metrics_from_dir(&metrics, &mut snap)?;
     }
+    read_certs(dir, &mut snap)?;
     if !resolve_free(&snap.members) {
         snap.gaps.push(Gap::new(
             "resolver",
@@ -228,6 +254,101 @@ fn read_hashkv(path: &Path, snap: &mut Snapshot) -> Result<()> {
     }
     snap.audit.hashes = Some(out);
     Ok(())
+}
+
+/// `certs.json` and `pki/`: certificate summaries and files.
+fn read_certs(dir: &Path, snap: &mut Snapshot) -> Result<()> {
+    let json = dir.join(CERTS);
+    let mut set = if json.exists() {
+        let v = read_json(&json)?;
+        let certs: etcd_doctor_checks::Certs = serde_json::from_value(v)
+            .with_context(|| format!("cannot parse {} (written by `bundle collect`?)", json.display()))?;
+        CertSet::from_certs(certs)
+    } else {
+        CertSet::default()
+    };
+    let pki = dir.join(PKI);
+    if pki.is_dir() {
+        for spec in pki_files(&pki)? {
+            set.add_file(&spec);
+        }
+    }
+    if set.is_empty() {
+        snap.gaps.push(Gap::new(
+            "certificates",
+            format!("no {PKI}/ or {CERTS} in the bundle: certificates were not checked (copy the etcd certificates, not the keys, into {PKI}/)"),
+        ));
+        return Ok(());
+    }
+    let (certs, gaps) = set.finish();
+    snap.gaps.extend(gaps);
+    snap.certs = Some(certs);
+    super::certs::unknown_when_refused(snap);
+    Ok(())
+}
+
+/// The certificate files of a bundle's `pki/` and of its member subdirectories, by name.
+pub fn pki_files(pki: &Path) -> Result<Vec<FileSpec>> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<(PathBuf, Option<String>)> = vec![(pki.to_path_buf(), None)];
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(pki)
+        .with_context(|| format!("cannot read {}", pki.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries.iter().filter(|p| p.is_dir()) {
+        let name = p.file_name().and_then(|n| n.to_str()).map(str::to_string);
+        dirs.push((p.clone(), name));
+    }
+    let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let has_peer_ca = |d: &Path| ["peer-ca.crt", "peer-ca.pem", "etcd-peer-ca.crt"].iter().any(|n| d.join(n).is_file());
+    let root_peer_ca = has_peer_ca(pki);
+    for (d, member) in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot read {}", d.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let name = name_of(&f);
+            let Some(stem) = [".crt", ".pem", ".cer"].iter().find_map(|ext| name.strip_suffix(ext)) else { continue };
+            if stem.ends_with("-key") || stem.ends_with(".key") || stem == "key" {
+                continue;
+            }
+            use etcd_doctor_checks::CertRole::*;
+            let roles: Vec<etcd_doctor_checks::CertRole> = match stem {
+                "ca" | "etcd-ca" | "server-ca" | "trusted-ca" if root_peer_ca || has_peer_ca(&d) => {
+                    vec![ServerCa, ClientCa]
+                }
+                "ca" | "etcd-ca" | "server-ca" | "trusted-ca" => vec![ServerCa, ClientCa, PeerCa],
+                "peer-ca" | "etcd-peer-ca" => vec![PeerCa],
+                "server" | "server-client" | "etcd-server" => vec![Server],
+                "peer" | "peer-server-client" | "etcd-peer" => vec![Peer],
+                s if s.starts_with("member") => vec![Server, Peer],
+                "apiserver-etcd-client" => vec![ApiserverEtcdClient],
+                s if s.starts_with("node-") => vec![ApiserverEtcdClient],
+                "client" | "healthcheck-client" | "etcd-client" => vec![Client],
+                s if s.starts_with("admin") => vec![Client],
+                _ => vec![Other],
+            };
+            let original = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let original_stem = original.rsplit_once('.').map(|(s, _)| s).unwrap_or(original);
+            let key = [format!("{original_stem}.key"), format!("{original_stem}-key.pem")]
+                .into_iter()
+                .map(|k| d.join(k))
+                .find(|k| k.is_file());
+            let mut spec = FileSpec::new(&f, &roles, format!("bundle {PKI}/")).member(member.as_deref());
+            if roles.iter().all(|r| r.is_ca()) {
+                spec.member = None;
+            }
+            if let Some(k) = key {
+                spec = spec.key(k);
+            }
+            out.push(spec);
+        }
+    }
+    Ok(out)
 }
 
 fn read_json(path: &Path) -> Result<Value> {

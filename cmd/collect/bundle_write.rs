@@ -1,5 +1,6 @@
 //! `bundle collect DIR`: writes what was collected live as a bundle in etcdctl's own shapes
-//! (member-list.json, endpoint-status.json, endpoint-health.json) plus nodes.yaml, so it can
+//! (member-list.json, endpoint-status.json, endpoint-health.json) plus nodes.yaml, the
+//! certificate summaries (certs.json, no key material) and the capture time, so it can
 //! be attached to a ticket and read back with `--bundle`. Secrets in K3s/RKE2 node args and
 //! env are redacted again here (K3s does it too, but a bundle must never rely on that).
 
@@ -83,6 +84,12 @@ pub fn write(snap: &Snapshot, dir: &Path, root: Option<&Path>) -> Result<Vec<Str
     }
     put(super::bundle::ENDPOINT_STATUS, Value::Array(statuses).to_string() + "\n")?;
     put(super::bundle::ENDPOINT_HEALTH, Value::Array(health).to_string() + "\n")?;
+    if let Some(certs) = &snap.certs {
+        // Summaries only: subjects, SANs, fingerprints, key paths; never a key.
+        put(super::bundle::CERTS, serde_json::to_string_pretty(certs)? + "\n")?;
+    }
+    let at = snap.collected_at.format(&time::format_description::well_known::Rfc3339)?;
+    put(super::bundle::COLLECTED_AT, at + "\n")?;
     if let Some(nodes) = &snap.nodes {
         let items: Vec<Value> = nodes.iter().map(node_json).collect();
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});

@@ -28,6 +28,8 @@ pub struct Target {
     pub dial: Duration,
     /// Request timeout per RPC once connected.
     pub command: Duration,
+    /// What the certificate probe trusts and offers; no probe when `None`.
+    pub probe: Option<std::sync::Arc<super::tls_probe::ProbeTls>>,
 }
 
 impl Target {
@@ -51,7 +53,7 @@ impl Target {
                 other => bail!("--endpoints {e}: scheme {other}:// is not supported; use https:// or http://"),
             }
         }
-        Ok(Target { endpoints, tls, dial, command })
+        Ok(Target { endpoints, tls, dial, command, probe: None })
     }
 
     /// The endpoints as given.
@@ -130,8 +132,17 @@ async fn ask(t: &Target, url: String) -> Answer {
     Answer { url, list, status }
 }
 
-/// Collects a snapshot from live etcd.
-pub async fn collect(t: &Target) -> Result<Snapshot> {
+/// The certificate handshakes with every member, alongside the status probe (none without a
+/// probe configuration).
+async fn probe_certs(t: &Target, members: &[Member]) -> Vec<super::certs::Handshake> {
+    match &t.probe {
+        Some(p) => super::tls_probe::probe_all(p, members, t.dial, t.command).await,
+        None => Vec::new(),
+    }
+}
+
+/// Collects a snapshot from live etcd, and the certificates its members presented.
+pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshake>)> {
     let collected_at = OffsetDateTime::now_utc();
     let mut first: FuturesUnordered<_> = t.endpoints.iter().map(|u| ask(t, u.clone())).collect();
     let mut answers: Vec<Answer> = Vec::new();
@@ -153,8 +164,12 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
 
     // Round two, while the rest of round one finishes: every member client URL not asked yet.
     let names = resolve::names_in(&members);
-    let (mut probed, rest, (mut host_addrs, mut resolve_gaps)) =
-        tokio::join!(probe_list(t, &members), first.collect::<Vec<Answer>>(), resolve::resolve(names, t.dial));
+    let (mut probed, rest, (mut host_addrs, mut resolve_gaps), mut handshakes) = tokio::join!(
+        probe_list(t, &members),
+        first.collect::<Vec<Answer>>(),
+        resolve::resolve(names, t.dial),
+        probe_certs(t, &members)
+    );
     answers.extend(rest);
 
     // Endpoints that answer for different clusters: a split brain (a wiped member that
@@ -182,8 +197,8 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
             list = best;
             members = members_of(&list);
             let names = resolve::names_in(&members);
-            (probed, (host_addrs, resolve_gaps)) =
-                tokio::join!(probe_list(t, &members), resolve::resolve(names, t.dial));
+            (probed, (host_addrs, resolve_gaps), handshakes) =
+                tokio::join!(probe_list(t, &members), resolve::resolve(names, t.dial), probe_certs(t, &members));
         }
     }
 
@@ -247,7 +262,7 @@ pub async fn collect(t: &Target) -> Result<Snapshot> {
     // Every status carries the active alarms in its errors; the Alarm RPC would go through
     // raft and wait out an election when the leader is the member that hangs.
     snap.alarms = snap.alarms_from_statuses();
-    Ok(snap)
+    Ok((snap, handshakes))
 }
 
 fn members_of(list: &MemberListResponse) -> Vec<Member> {

@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use etcd_doctor_checks::CertRole::{self, *};
+use etcd_doctor_checks::distribution::Distribution;
 use etcd_doctor_checks::node_local::LocalNode;
 
+use super::certs::FileSpec;
 use super::rancher;
 
 /// What the node's files say.
@@ -30,6 +33,41 @@ pub struct Local {
     pub node: LocalNode,
     /// K3s/RKE2: what `GET /version` on a join URL trusts and presents.
     pub api_tls: Option<ApiTlsFiles>,
+    /// The local member's name, when the configuration says it.
+    pub member: Option<String>,
+    /// Every certificate file the configuration names (etcd's, the API server's, the client's).
+    pub cert_files: Vec<FileSpec>,
+    /// The peer CA and the member's own peer pair, for the certificate probe of peer URLs.
+    pub peer_ca: Option<PathBuf>,
+    /// The member's peer certificate and key.
+    pub peer_pair: Option<(PathBuf, PathBuf)>,
+}
+
+impl Local {
+    /// The distribution as the checks name it.
+    pub fn layout(&self) -> Option<Distribution> {
+        match self.distribution {
+            "kubeadm" => Some(Distribution::Kubeadm),
+            "k3s" => Some(Distribution::K3s),
+            "rke2" => Some(Distribution::Rke2),
+            "kubespray" => Some(Distribution::Kubespray),
+            _ => None,
+        }
+    }
+
+    fn add(&mut self, path: PathBuf, key: Option<PathBuf>, roles: &[CertRole], from: String, required: bool) {
+        let mut spec = FileSpec::new(path, roles, from).member(self.member.as_deref());
+        if roles.iter().all(|r| r.is_ca()) {
+            spec.member = None;
+        }
+        if let Some(k) = key {
+            spec = spec.key(k);
+        }
+        if !required {
+            spec = spec.optional();
+        }
+        self.cert_files.push(spec);
+    }
 }
 
 /// The K3s/RKE2 server CA and a client pair that the API accepts, as paths under the root.
@@ -141,7 +179,35 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
     } else {
         node_path(root, &dir)
     };
-    Ok(Some(Local {
+    // The etcd config K3s writes names etcd's certificate files; without it, K3s's fixed names.
+    let etcd_config = at(root, &format!("{}/server/db/etcd/config", files.data_dir.trim_end_matches('/')));
+    let config: Option<serde_yaml_ng::Value> =
+        std::fs::read_to_string(&etcd_config).ok().and_then(|t| serde_yaml_ng::from_str(&t).ok());
+    let get = |section: &str, key: &str| -> Option<PathBuf> {
+        config.as_ref()?.get(section)?.get(key)?.as_str().map(|p| at(root, p))
+    };
+    let name = std::fs::read_to_string(data.join("server/db/etcd/name"))
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .or(files.member_name.clone());
+    let from = if config.is_some() {
+        format!("{} {}", flavor.dist, etcd_config.display())
+    } else {
+        format!("{} layout", flavor.dist)
+    };
+    let required = config.is_some();
+    let server_ca = get("client-transport-security", "trusted-ca-file").unwrap_or(dir.join("server-ca.crt"));
+    let server = (
+        get("client-transport-security", "cert-file").unwrap_or(dir.join("server-client.crt")),
+        get("client-transport-security", "key-file").unwrap_or(dir.join("server-client.key")),
+    );
+    let peer_ca = get("peer-transport-security", "trusted-ca-file").unwrap_or(dir.join("peer-ca.crt"));
+    let peer = (
+        get("peer-transport-security", "cert-file").unwrap_or(dir.join("peer-server-client.crt")),
+        get("peer-transport-security", "key-file").unwrap_or(dir.join("peer-server-client.key")),
+    );
+    let mut l = Local {
         distribution: flavor.dist,
         source: dir.clone(),
         endpoints,
@@ -151,7 +217,7 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
         node: LocalNode {
             distribution: flavor.dist.into(),
             source,
-            member_name: files.member_name,
+            member_name: name.clone(),
             service: Some(flavor.service.into()),
             etcd_only: files.etcd_only,
             join: files.join,
@@ -160,7 +226,23 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
             files: files.read,
         },
         api_tls: ca.map(|ca| ApiTlsFiles { ca, identity }),
-    }))
+        member: name,
+        cert_files: Vec::new(),
+        peer_ca: Some(peer_ca.clone()),
+        peer_pair: Some(peer.clone()),
+    };
+    l.add(server_ca, None, &[ServerCa, ClientCa], format!("{from} (trusted-ca-file)"), true);
+    l.add(server.0, Some(server.1), &[Server], format!("{from} (cert-file)"), required);
+    l.add(peer_ca, None, &[PeerCa], format!("{from} (peer trusted-ca-file)"), required);
+    l.add(peer.0, Some(peer.1), &[Peer], format!("{from} (peer cert-file)"), required);
+    l.add(
+        dir.join("client.crt"),
+        Some(dir.join("client.key")),
+        &[Client, ApiserverEtcdClient],
+        format!("{} etcd client (etcdctl and the API server)", flavor.dist),
+        true,
+    );
+    Ok(Some(l))
 }
 
 /// `--flag=value` or `--flag value` from a list of arguments.
@@ -232,7 +314,7 @@ fn kubeadm_external(root: &Path, manifest: &Path) -> Result<Local> {
         files: vec![node_path(root, manifest)],
         ..Default::default()
     };
-    Ok(Local {
+    let mut l = Local {
         distribution: "kubeadm",
         source: manifest.to_path_buf(),
         endpoints,
@@ -241,7 +323,13 @@ fn kubeadm_external(root: &Path, manifest: &Path) -> Result<Local> {
         key: at(root, key),
         node,
         api_tls: None,
-    })
+        member: None,
+        cert_files: Vec::new(),
+        peer_ca: None,
+        peer_pair: None,
+    };
+    apiserver(root, &mut l, None);
+    Ok(l)
 }
 
 fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
@@ -265,7 +353,8 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         at(root, flag(&args, "--cert-file").unwrap_or("/etc/kubernetes/pki/etcd/server.crt")),
         at(root, flag(&args, "--key-file").unwrap_or("/etc/kubernetes/pki/etcd/server.key")),
     );
-    let (cert, key) = [hc, api].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server);
+    let (cert, key) =
+        [hc.clone(), api.clone()].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server.clone());
     let node = LocalNode {
         distribution: "kubeadm".into(),
         source: node_path(root, manifest),
@@ -274,7 +363,7 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         files: vec![node_path(root, manifest)],
         ..Default::default()
     };
-    Ok(Local {
+    let mut l = Local {
         distribution: "kubeadm",
         source: manifest.to_path_buf(),
         endpoints,
@@ -283,7 +372,72 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         key,
         node,
         api_tls: None,
-    })
+        member: flag(&args, "--name").map(str::to_string),
+        cert_files: Vec::new(),
+        peer_ca: None,
+        peer_pair: None,
+    };
+    let m = "kubeadm etcd.yaml";
+    l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{m} --trusted-ca-file"), true);
+    l.add(server.0, Some(server.1), &[Server], format!("{m} --cert-file"), true);
+    let peer_ca = at(root, flag(&args, "--peer-trusted-ca-file").unwrap_or("/etc/kubernetes/pki/etcd/ca.crt"));
+    let peer = (
+        at(root, flag(&args, "--peer-cert-file").unwrap_or("/etc/kubernetes/pki/etcd/peer.crt")),
+        at(root, flag(&args, "--peer-key-file").unwrap_or("/etc/kubernetes/pki/etcd/peer.key")),
+    );
+    l.add(peer_ca.clone(), None, &[PeerCa], format!("{m} --peer-trusted-ca-file"), true);
+    l.add(peer.0.clone(), Some(peer.1.clone()), &[Peer], format!("{m} --peer-cert-file"), true);
+    l.add(hc.0, Some(hc.1), &[Client], "kubeadm healthcheck-client".into(), false);
+    l.peer_ca = Some(peer_ca);
+    l.peer_pair = Some(peer);
+    apiserver(root, &mut l, Some(api));
+    Ok(l)
+}
+
+/// The API server's etcd files, from its static pod manifest (kubeadm, Kubespray), else the
+/// kubeadm default pair when present.
+fn apiserver(root: &Path, l: &mut Local, default: Option<(PathBuf, PathBuf)>) {
+    let manifest = at(root, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+    let args = std::fs::read_to_string(&manifest).ok().and_then(|t| pod_args(&t).ok());
+    match args {
+        Some(args) => {
+            let m = "kube-apiserver.yaml";
+            if let Some(ca) = flag(&args, "--etcd-cafile") {
+                l.add(at(root, ca), None, &[ServerCa], format!("{m} --etcd-cafile"), true);
+            }
+            if let (Some(c), Some(k)) = (flag(&args, "--etcd-certfile"), flag(&args, "--etcd-keyfile")) {
+                let spec =
+                    FileSpec::new(at(root, c), &[ApiserverEtcdClient], format!("{m} --etcd-certfile")).key(at(root, k));
+                l.cert_files.push(spec);
+            }
+        }
+        None => {
+            if let Some((c, k)) = default {
+                let spec = FileSpec::new(c, &[ApiserverEtcdClient], "kubeadm apiserver-etcd-client").key(k).optional();
+                l.cert_files.push(spec);
+            }
+        }
+    }
+}
+
+fn pod_args(text: &str) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Pod {
+        spec: Spec,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        containers: Vec<Container>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Container {
+        #[serde(default)]
+        command: Vec<String>,
+        #[serde(default)]
+        args: Vec<String>,
+    }
+    let pod: Pod = serde_yaml_ng::from_str(text)?;
+    Ok(pod.spec.containers.into_iter().flat_map(|c| c.command.into_iter().chain(c.args)).collect())
 }
 
 fn kubespray(root: &Path, env: &Path) -> Result<Local> {
@@ -319,13 +473,19 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
             })
             .find(|(k, _)| k.is_file())
     });
-    let (cert, key) = match admin {
+    let member = (
+        at(root, get("ETCD_CERT_FILE").unwrap_or("/etc/ssl/etcd/ssl/member.pem")),
+        at(root, get("ETCD_KEY_FILE").unwrap_or("/etc/ssl/etcd/ssl/member-key.pem")),
+    );
+    let (cert, key) = match admin.clone() {
         Some((k, c)) => (c, k),
-        None => (
-            at(root, get("ETCD_CERT_FILE").unwrap_or("/etc/ssl/etcd/ssl/member.pem")),
-            at(root, get("ETCD_KEY_FILE").unwrap_or("/etc/ssl/etcd/ssl/member-key.pem")),
-        ),
+        None => member.clone(),
     };
+    let peer_ca = at(root, get("ETCD_PEER_TRUSTED_CA_FILE").unwrap_or(ca));
+    let peer = (
+        get("ETCD_PEER_CERT_FILE").map(|p| at(root, p)).unwrap_or(member.0.clone()),
+        get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
+    );
     let node = LocalNode {
         distribution: "kubespray".into(),
         source: node_path(root, env),
@@ -334,7 +494,7 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         files: vec![node_path(root, env)],
         ..Default::default()
     };
-    Ok(Local {
+    let mut l = Local {
         distribution: "kubespray",
         source: env.to_path_buf(),
         endpoints,
@@ -343,7 +503,21 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         key,
         node,
         api_tls: None,
-    })
+        member: get("ETCD_NAME").map(str::to_string),
+        cert_files: Vec::new(),
+        peer_ca: Some(peer_ca.clone()),
+        peer_pair: Some(peer.clone()),
+    };
+    let e = "/etc/etcd.env";
+    l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{e} ETCD_TRUSTED_CA_FILE"), true);
+    l.add(member.0, Some(member.1), &[Server], format!("{e} ETCD_CERT_FILE"), true);
+    l.add(peer_ca, None, &[PeerCa], format!("{e} ETCD_PEER_TRUSTED_CA_FILE"), true);
+    l.add(peer.0, Some(peer.1), &[Peer], format!("{e} ETCD_PEER_CERT_FILE"), true);
+    if let Some((k, c)) = admin {
+        l.add(c, Some(k), &[Client], "Kubespray admin-<node>.pem".into(), true);
+    }
+    apiserver(root, &mut l, None);
+    Ok(l)
 }
 
 #[cfg(test)]
@@ -362,6 +536,32 @@ mod tests {
         assert_eq!(l.distribution, "k3s");
         assert_eq!(l.endpoints, vec!["https://127.0.0.1:2379".to_string()]);
         assert_eq!(l.cacert, tls.join("server-ca.crt"));
+    }
+
+    #[test]
+    fn rke2_files_come_from_the_etcd_config_it_writes() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let tls = d.path().join("var/lib/rancher/rke2/server/tls/etcd");
+        std::fs::create_dir_all(&tls).expect("mkdir");
+        std::fs::write(tls.join("client.crt"), "x").expect("write");
+        let db = d.path().join("var/lib/rancher/rke2/server/db/etcd");
+        std::fs::create_dir_all(&db).expect("mkdir");
+        // The shape RKE2 writes (../shared/reference/k3s/etcd-config-rke2-anonymized.yaml).
+        std::fs::write(
+            db.join("config"),
+            "client-transport-security:\n  cert-file: /var/lib/rancher/rke2/server/tls/etcd/server-client.crt\n  client-cert-auth: true\n  key-file: /var/lib/rancher/rke2/server/tls/etcd/server-client.key\n  trusted-ca-file: /var/lib/rancher/rke2/server/tls/etcd/server-ca.crt\nname: cp-1-0d481970\npeer-transport-security:\n  cert-file: /var/lib/rancher/rke2/server/tls/etcd/peer-server-client.crt\n  client-cert-auth: true\n  key-file: /var/lib/rancher/rke2/server/tls/etcd/peer-server-client.key\n  trusted-ca-file: /var/lib/rancher/rke2/server/tls/etcd/peer-ca.crt\n",
+        )
+        .expect("write");
+        let l = discover(d.path()).expect("rke2 found");
+        assert_eq!((l.distribution, l.member.as_deref()), ("rke2", Some("cp-1-0d481970")));
+        let roles = |name: &str| l.cert_files.iter().find(|f| f.path.ends_with(name)).map(|f| f.roles.clone());
+        assert_eq!(roles("server-ca.crt"), Some(vec![ServerCa, ClientCa]));
+        assert_eq!(roles("peer-ca.crt"), Some(vec![PeerCa]));
+        assert_eq!(roles("peer-server-client.crt"), Some(vec![Peer]));
+        assert_eq!(roles("client.crt"), Some(vec![Client, ApiserverEtcdClient]));
+        let server = l.cert_files.iter().find(|f| f.path.ends_with("server-client.crt"));
+        assert_eq!(server.map(|f| (f.member.clone(), f.required)), Some((Some("cp-1-0d481970".into()), true)));
+        assert_eq!(l.peer_ca, Some(tls.join("peer-ca.crt")));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod api_probe;
 pub mod audit_facts;
 pub mod bundle;
 pub mod bundle_write;
+pub mod certs;
 pub mod etcd;
 pub mod join_probe;
 pub mod kube;
@@ -13,6 +14,7 @@ pub mod pod_exec;
 pub mod rancher;
 pub mod resolve;
 pub mod tls;
+pub mod tls_probe;
 
 /// One line from an error and its sources, without repeats or tonic's bare "transport error".
 pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {

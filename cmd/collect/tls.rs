@@ -103,7 +103,7 @@ fn read(flag: &str, p: &Path) -> Result<Vec<u8>> {
 fn count_certs(flag: &str, p: &Path, pem: &[u8]) -> Result<usize> {
     let mut n = 0;
     for c in CertificateDer::pem_slice_iter(pem) {
-        c.map_err(|e| anyhow::anyhow!("{flag} {} is not valid PEM: {e:?}", p.display()))?;
+        c.map_err(|e| anyhow::anyhow!("{flag} {}: {}", p.display(), super::certs::pem_error(&e)))?;
         n += 1;
     }
     Ok(n)

@@ -41,6 +41,9 @@ pub fn report(r: &Report) -> String {
         out.push_str(&t.to_string());
         out.push('\n');
     }
+    if let Some(c) = &r.certificates {
+        out.push_str(&certificates(r, c));
+    }
     if !r.gaps.is_empty() {
         out.push_str("\nCOULD NOT READ\n");
         for g in &r.gaps {
@@ -74,6 +77,75 @@ pub fn report(r: &Report) -> String {
         }
     }
     out
+}
+
+/// The certificates seen: one row per member URL and per file, leaf certificates only.
+fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
+    let mut t = table(&["WHERE", "SUBJECT", "ISSUER", "NOT AFTER", "SIGNED BY TRUSTED CA", "HANDSHAKE"]);
+    let date = |t: time::OffsetDateTime| t.date().to_string();
+    // Only the CA each certificate must chain to: the clients' for a server certificate, the
+    // peer CA for a peer certificate, the one etcd trusts for clients for a client certificate.
+    let trusted = |ci: &etcd_doctor_checks::CertInfo, roles: &[etcd_doctor_checks::CertRole]| -> String {
+        let lines: Vec<String> = roles
+            .iter()
+            .filter_map(|r| r.signed_by())
+            .filter_map(|ca| {
+                ci.chains_to.get(&ca).map(|v| format!("{}: {}", ca.as_str(), if *v { "yes" } else { "NO" }))
+            })
+            .collect();
+        if lines.is_empty() { "?".to_string() } else { lines.join("\n") }
+    };
+    for p in &c.presented {
+        let name = r.members.iter().find(|m| m.id == p.member_id).map(|m| m.name.clone()).unwrap_or_default();
+        let hs = match (&p.refused_by, &p.error) {
+            (_, None) => "ok".to_string(),
+            (Some(etcd_doctor_checks::Side::EtcdDoctor), _) => "refused by etcd-doctor".to_string(),
+            (Some(etcd_doctor_checks::Side::Member), _) => "member refused our cert".to_string(),
+            (None, Some(e)) => e.chars().take(40).collect(),
+        };
+        let role = if p.port == etcd_doctor_checks::Port::Client {
+            etcd_doctor_checks::CertRole::Server
+        } else {
+            etcd_doctor_checks::CertRole::Peer
+        };
+        match p.chain.first() {
+            Some(l) => t.add_row(vec![
+                format!("{name} {}", p.url),
+                l.subject.clone(),
+                l.issuer.clone(),
+                date(l.not_after),
+                trusted(l, std::slice::from_ref(&role)),
+                hs,
+            ]),
+            None => t.add_row(vec![format!("{name} {}", p.url), "-".into(), "-".into(), "-".into(), "-".into(), hs]),
+        };
+    }
+    for f in &c.files {
+        let roles = f.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+        match (f.leaf(), &f.error) {
+            (Some(l), None) => {
+                let trust =
+                    if f.roles.iter().all(|r| r.is_ca()) { "(CA)".to_string() } else { trusted(l, f.roles.as_slice()) };
+                t.add_row(vec![
+                    format!("{} [{roles}]", f.path),
+                    l.subject.clone(),
+                    l.issuer.clone(),
+                    date(l.not_after),
+                    trust,
+                    "-".into(),
+                ])
+            }
+            _ => t.add_row(vec![
+                format!("{} [{roles}]", f.path),
+                "unreadable".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+        };
+    }
+    format!("\nCERTIFICATES\n{t}\n")
 }
 
 /// A plan file for people.

@@ -72,11 +72,37 @@ pub struct Listed {
     pub learner: bool,
 }
 
+/// A certificate unlike the cluster's usual ones, for the certificate tests.
+#[derive(Clone, Debug)]
+pub enum CertSpec {
+    /// Issued by another CA (named `etcd-ca` too, as every kubeadm etcd CA is).
+    ForeignCa,
+    /// From the cluster's CA, with exactly these SANs.
+    Sans(Vec<String>),
+    /// From the cluster's CA, valid from `.0` to `.1`.
+    Validity(time::OffsetDateTime, time::OffsetDateTime),
+}
+
+impl CertSpec {
+    /// Whether a client that trusts the cluster CA and dials the member's IP accepts it now.
+    fn verifiable(&self, ip: &str) -> bool {
+        match self {
+            CertSpec::ForeignCa => false,
+            CertSpec::Sans(s) => s.iter().any(|x| x == ip),
+            CertSpec::Validity(from, to) => {
+                let now = time::OffsetDateTime::now_utc();
+                *from <= now && now < *to
+            }
+        }
+    }
+}
+
 /// Options for starting a cluster.
 pub struct Builder {
     members: usize,
     first_on_localhost_ip: bool,
     etcd_args: Vec<String>,
+    server_certs: Vec<(usize, CertSpec)>,
 }
 
 impl Builder {
@@ -99,6 +125,12 @@ impl Builder {
         self
     }
 
+    /// Member i's server certificate (its client URL) is this one instead of the usual.
+    pub fn server_cert(mut self, i: usize, spec: CertSpec) -> Self {
+        self.server_certs.push((i, spec));
+        self
+    }
+
     /// Starts the cluster and waits until every member follows a leader.
     pub fn start(self) -> Cluster {
         Cluster::launch(self)
@@ -117,6 +149,9 @@ pub struct Cluster {
     block: (u32, u32),
     spare: u32,
     etcd_args: Vec<String>,
+    /// Members whose client URL the harness cannot verify (their status is read elsewhere).
+    unverifiable: Vec<usize>,
+    foreign: Option<Pki>,
     rt: tokio::runtime::Runtime,
     dir: TempDir,
 }
@@ -129,7 +164,7 @@ impl Cluster {
 
     /// Options.
     pub fn builder() -> Builder {
-        Builder { members: 3, first_on_localhost_ip: false, etcd_args: Vec::new() }
+        Builder { members: 3, first_on_localhost_ip: false, etcd_args: Vec::new(), server_certs: Vec::new() }
     }
 
     fn launch(b: Builder) -> Cluster {
@@ -149,12 +184,28 @@ impl Cluster {
             members.push(new_member(&dir, &pki, format!("m{i}"), ip, cport, pport));
         }
         let initial = members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
-        let etcd_args = b.etcd_args.clone();
-        let mut c = Cluster { pki, members, client_cert, client_key, token, block, spare: 0, etcd_args, rt, dir };
+        let mut c = Cluster {
+            pki,
+            members,
+            client_cert,
+            client_key,
+            token,
+            block,
+            spare: 0,
+            etcd_args: b.etcd_args.clone(),
+            unverifiable: Vec::new(),
+            foreign: None,
+            rt,
+            dir,
+        };
+        for (i, spec) in &b.server_certs {
+            c.write_cert(*i, "server", spec);
+        }
         for i in 0..c.members.len() {
             c.spawn(i, &initial, "new");
         }
         c.wait_healthy(Duration::from_secs(30));
+        c.wait_all_started(Duration::from_secs(30));
         let listed = c.member_list();
         for m in &mut c.members {
             m.id = listed.iter().find(|l| l.name == m.name).map(|l| l.id).unwrap_or_default();
@@ -202,9 +253,94 @@ impl Cluster {
         m.child = Some(child);
     }
 
+    /// The foreign CA (made on first use).
+    pub fn foreign_ca(&mut self) -> &Pki {
+        let dir = self.dir.path().join("foreign");
+        self.foreign.get_or_insert_with(|| Pki::new(&dir, "etcd-ca"))
+    }
+
+    /// Writes member i's `server` or `peer` certificate (and key) as `spec` says.
+    pub fn write_cert(&mut self, i: usize, which: &str, spec: &CertSpec) {
+        let name = format!("{}-{which}", self.members[i].name);
+        let ip = self.members[i].ip.clone();
+        let mut sans = vec![ip.clone()];
+        if which == "peer" {
+            sans.push("127.0.0.1".into());
+        }
+        let (crt, key) = match spec {
+            CertSpec::ForeignCa => {
+                let refs: Vec<&str> = sans.iter().map(String::as_str).collect();
+                self.foreign_ca().issue(&name, &refs, Kind::Server)
+            }
+            CertSpec::Sans(list) => {
+                let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+                self.pki.issue(&name, &refs, Kind::Server)
+            }
+            CertSpec::Validity(from, to) => {
+                let refs: Vec<&str> = sans.iter().map(String::as_str).collect();
+                self.pki.issue_with(&name, &refs, Kind::Server, *from, *to)
+            }
+        };
+        // The foreign CA writes into its own directory; etcd reads the member's usual paths.
+        let (want_crt, want_key) = (self.pki.dir.join(format!("{name}.crt")), self.pki.dir.join(format!("{name}.key")));
+        if crt != want_crt {
+            fs::copy(&crt, &want_crt).expect("copy cert");
+            fs::copy(&key, &want_key).expect("copy key");
+        }
+        if which == "server" && !spec.verifiable(&ip) && !self.unverifiable.contains(&i) {
+            self.unverifiable.push(i);
+        }
+    }
+
+    /// Replaces member i's peer certificate and restarts it (its data kept): as after a
+    /// manual rejoin with certificates from elsewhere. Waits until its client port listens.
+    pub fn replace_peer_cert_and_restart(&mut self, i: usize, spec: &CertSpec) {
+        self.kill(i);
+        self.write_cert(i, "peer", spec);
+        // Its data directory exists, so etcd ignores --initial-cluster on this restart.
+        let initial = self.members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+        self.spawn(i, &initial, "new");
+        let addr =
+            format!("{}:{}", self.members[i].ip, self.members[i].client_url.rsplit(':').next().unwrap_or("2379"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen again:\n{}",
+                self.members[i].name,
+                tail(&self.members[i].log, 20)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every member in the member list has published its name (it started and
+    /// joined raft), whatever its client certificate.
+    fn wait_all_started(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let list = self.member_list();
+            if list.len() == self.members.len() && list.iter().all(|l| !l.name.is_empty()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not every member started within {limit:?}: {list:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Client URLs of the members whose process runs.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().filter(|m| m.child.is_some()).map(|m| m.client_url.clone()).collect()
+    }
+
+    /// Client URLs the harness's own client can verify (not the members given odd certificates).
+    fn verifiable_endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| m.child.is_some() && !self.unverifiable.contains(i))
+            .map(|(_, m)| m.client_url.clone())
+            .collect()
     }
 
     /// The CA file.
@@ -511,7 +647,7 @@ impl Cluster {
         F: FnOnce(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
-        let endpoints = self.endpoints();
+        let endpoints = self.verifiable_endpoints();
         let opts = self.connect_options();
         self.rt.block_on(async move {
             let fut = async {
@@ -550,7 +686,7 @@ impl Cluster {
     pub fn wait_healthy(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         let opts = self.connect_options();
-        let running: Vec<String> = self.endpoints();
+        let running: Vec<String> = self.verifiable_endpoints();
         loop {
             let all_ok = running.iter().all(|ep| {
                 let (ep, opts) = (ep.clone(), opts.clone());

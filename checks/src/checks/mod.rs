@@ -2,6 +2,10 @@
 //! `registry::ALL` and its docs page in `docs/checks/<id>.md`.
 
 pub mod alarm_active;
+pub mod ca_mismatch;
+pub mod cert_expiry;
+pub mod cert_key_mismatch;
+pub mod cert_san_mismatch;
 pub mod db_near_quota;
 pub mod duplicate_peer_url;
 pub mod fragmented_db;
@@ -19,8 +23,9 @@ pub mod version_skew;
 
 use serde_json::{Value, json};
 
+use crate::cert::{CertInfo, CertRole, Port};
 use crate::finding::{Finding, Remedy, Severity};
-use crate::model::Member;
+use crate::model::{Member, Snapshot};
 
 /// The facts about a member that most findings cite.
 pub(crate) fn member_evidence(m: &Member) -> Value {
@@ -70,4 +75,56 @@ pub fn version_of(v: &str) -> Option<(u64, u64, u64)> {
     let minor = it.next()?.parse().ok()?;
     let patch = it.next().map(|p| p.parse().ok()).unwrap_or(Some(0))?;
     Some((major, minor, patch))
+}
+
+/// One certificate where it was seen: presented at a member URL, or in a file.
+pub(crate) struct Seen<'a> {
+    /// The certificate.
+    pub cert: &'a CertInfo,
+    /// What it is for there (a presented leaf is `server` or `peer`; chain CAs are CAs).
+    pub role: CertRole,
+    /// The member it belongs to, when known.
+    pub member: Option<&'a Member>,
+    /// The URL that presented it or the file that holds it.
+    pub at: String,
+    /// The file, when it came from one.
+    pub path: Option<&'a str>,
+    /// Whether it is the first certificate of its chain or file (the leaf).
+    pub leaf: bool,
+}
+
+/// Every certificate seen, presented chains first, then files (readable ones only).
+pub(crate) fn certs_seen(snap: &Snapshot) -> Vec<Seen<'_>> {
+    let Some(certs) = &snap.certs else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in &certs.presented {
+        let member = snap.member(p.member_id);
+        for (i, c) in p.chain.iter().enumerate() {
+            let role = match (i, p.port) {
+                (0, Port::Client) => CertRole::Server,
+                (0, Port::Peer) => CertRole::Peer,
+                (_, Port::Client) => CertRole::ServerCa,
+                (_, Port::Peer) => CertRole::PeerCa,
+            };
+            out.push(Seen { cert: c, role, member, at: p.url.clone(), path: None, leaf: i == 0 });
+        }
+    }
+    for f in certs.files.iter().filter(|f| f.error.is_none()) {
+        let member = f.member.as_deref().and_then(|n| snap.members.iter().find(|m| !n.is_empty() && m.name == n));
+        for (i, c) in f.certs.iter().enumerate() {
+            for role in &f.roles {
+                out.push(Seen { cert: c, role: *role, member, at: f.path.clone(), path: Some(&f.path), leaf: i == 0 });
+            }
+        }
+    }
+    out
+}
+
+/// `member <id> (<name>)` for a member's certificate, else the file or the certificate subject.
+pub(crate) fn cert_subject(s: &Seen<'_>) -> String {
+    match (s.member, s.path) {
+        (Some(m), _) => subject(m),
+        (None, Some(p)) => format!("certificate {p}"),
+        (None, None) => format!("certificate {}", s.cert.subject),
+    }
 }

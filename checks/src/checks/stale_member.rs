@@ -24,9 +24,13 @@ impl Check for StaleMember {
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let id = Self::INFO.id;
         let started = snap.members.iter().filter(|m| !m.is_unstarted());
-        if started.clone().any(|m| m.health() == Health::Unknown) {
-            let unknown: Vec<String> = started.filter(|m| m.health() == Health::Unknown).map(|m| m.label()).collect();
-            return vec![
+        // Members whose status is unknown (not probed, or their certificate was refused) are
+        // said so; the ones that were tried and did not answer are still judged, with the
+        // unknown ones counted as not healthy (the quorum arithmetic's conservative view).
+        let mut out = Vec::new();
+        let unknown: Vec<String> = started.filter(|m| m.health() == Health::Unknown).map(|m| m.label()).collect();
+        if !unknown.is_empty() {
+            out.push(
                 Finding::new(
                     id,
                     Severity::Info,
@@ -34,16 +38,13 @@ impl Check for StaleMember {
                     format!("could not decide for {}: their status was not collected (see gaps)", unknown.join(", ")),
                 )
                 .with("unknownMembers", &unknown),
-            ];
+            );
         }
         let q = Quorum::of_members(&snap.members);
         // "Its node is gone" is only evidence when the mapping works for this cluster: at least
         // one member maps to a node (kops members, named etcd-a on DNS names, map to none).
         let mapping_works = snap.nodes.is_some() && snap.members.iter().any(|m| m.node.is_some());
-        snap.members
-            .iter()
-            .filter(|m| !m.is_unstarted() && m.health() == Health::Unreachable)
-            .map(|m| {
+        out.extend(snap.members.iter().filter(|m| !m.is_unstarted() && m.health() == Health::Unreachable).map(|m| {
                 let by_tolerance =
                     if !m.is_learner && q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
                 let role = if m.is_learner { "learner" } else { "voter" };
@@ -104,8 +105,8 @@ impl Check for StaleMember {
                     f.remedy = None;
                 }
                 f
-            })
-            .collect()
+            }));
+        out
     }
 }
 
@@ -212,6 +213,17 @@ mod tests {
         let f = StaleMember.run(&snap);
         assert!(!f[0].message.contains("deleted"), "{}", f[0].message);
         assert!(f[0].remedy.is_some());
+    }
+
+    #[test]
+    fn an_unknown_member_does_not_hide_a_dead_one() {
+        let f = StaleMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), unprobed(4), down(5)]));
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].message.contains("m4 (4)"), "{}", f[0].message);
+        // 5 voters, 3 known healthy: quorum 3, tolerance 0 -> critical, removal proposed.
+        assert_eq!((f[1].severity, f[1].member_id.map(|m| m.0)), (Severity::Critical, Some(5)));
+        assert!(f[1].remedy.is_some());
     }
 
     #[test]
