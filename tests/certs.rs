@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -15,6 +14,7 @@ use serde_json::Value;
 use support::Cluster;
 use support::cluster::CertSpec;
 use support::pki::Kind;
+use support::report::{findings, map};
 use time::OffsetDateTime;
 
 struct Run {
@@ -40,24 +40,6 @@ fn live(c: &Cluster, extra: &[&str]) -> Run {
     let mut args = c.tool_args();
     args.extend(extra.iter().map(|s| s.to_string()));
     doctor(&args)
-}
-
-/// check id -> worst severity.
-fn findings(r: &Value) -> BTreeMap<String, String> {
-    let rank = |s: &str| ["info", "warning", "critical"].iter().position(|x| *x == s).unwrap_or(0);
-    let mut m = BTreeMap::new();
-    for f in r["findings"].as_array().into_iter().flatten() {
-        let (c, s) = (f["check"].as_str().unwrap_or_default().to_string(), f["severity"].as_str().unwrap_or_default());
-        let e = m.entry(c).or_insert_with(|| s.to_string());
-        if rank(s) > rank(e) {
-            *e = s.to_string();
-        }
-    }
-    m
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 /// The findings of one check.

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 use support::pki::{Kind, Pki};
+use support::report::{findings, map};
 
 struct Run {
     code: i32,
@@ -40,24 +40,6 @@ fn live(c: &Cluster, extra: &[&str]) -> Run {
     let r = doctor(&args);
     assert!(r.report.is_object(), "no JSON report; exit {} stderr: {}", r.code, r.stderr);
     r
-}
-
-/// check id -> worst severity.
-fn findings(r: &Value) -> BTreeMap<String, String> {
-    let rank = |s: &str| ["info", "warning", "critical"].iter().position(|x| *x == s).unwrap_or(0);
-    let mut m = BTreeMap::new();
-    for f in r["findings"].as_array().into_iter().flatten() {
-        let (c, s) = (f["check"].as_str().unwrap_or_default().to_string(), f["severity"].as_str().unwrap_or_default());
-        let e = m.entry(c).or_insert_with(|| s.to_string());
-        if rank(s) > rank(e) {
-            *e = s.to_string();
-        }
-    }
-    m
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 fn hex(id: u64) -> String {

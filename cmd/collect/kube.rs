@@ -118,32 +118,209 @@ async fn config(t: &KubeTarget) -> Result<Config, String> {
 
 /// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node.
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
-    #[derive(serde::Deserialize)]
-    struct List {
-        items: Vec<K8sNode>,
+    // A large cluster's YAML node list is several MiB: parse its items one by one, in
+    // parallel, so neither the whole document's YAML events nor one thread's time add up.
+    if !text.trim_start().starts_with('{')
+        && let Some(items) = split_list_items(text)
+    {
+        let parsed = parse_items_parallel(&items);
+        if let Ok(nodes) = parsed {
+            return Ok(nodes);
+        }
     }
-    if let Ok(l) = serde_yaml_ng::from_str::<List>(text) {
-        return Ok(l.items.iter().map(convert).collect());
+    let doc: lean::Doc = parse_doc(text)?;
+    if doc.kind == "Node" {
+        return Ok(vec![doc.node().into_node()]);
     }
-    serde_yaml_ng::from_str::<K8sNode>(text).map(|n| vec![convert(&n)]).map_err(|e| e.to_string())
+    Ok(doc.items.into_iter().map(lean::Node::into_node).collect())
+}
+
+fn parse_items_parallel(items: &[String]) -> Result<Vec<Node>, String> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let per = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|t| serde_yaml_ng::from_str::<lean::Node>(t).map(lean::Node::into_node))
+                        .collect::<Result<Vec<Node>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().map_err(|_| "a parser thread failed".to_string())?.map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    })
+}
+
+/// The items of a YAML `List` laid out as kubectl (and every common emitter) prints it: an
+/// `items:` key at column 0 followed by block sequence entries (`- ` at one indentation), each
+/// re-indented into a document of its own. `None` for anything else (the caller then parses
+/// the whole document), so an unusual layout costs speed, never correctness.
+fn split_list_items(text: &str) -> Option<Vec<String>> {
+    let mut lines = text.lines();
+    lines.by_ref().find(|l| l.trim_end() == "items:")?;
+    let mut items: Vec<String> = Vec::new();
+    let mut indent: Option<usize> = None;
+    for line in lines {
+        if line.contains('\t') {
+            return None;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            if let Some(cur) = items.last_mut() {
+                cur.push('\n');
+            }
+            continue;
+        }
+        let lead = line.len() - trimmed.len();
+        let ind = *indent.get_or_insert(lead);
+        if lead == ind && (trimmed.starts_with("- ") || trimmed == "-") {
+            items.push(String::with_capacity(1024));
+            let first = trimmed.strip_prefix('-').unwrap_or_default().strip_prefix(' ').unwrap_or_default();
+            if let Some(cur) = items.last_mut() {
+                cur.push_str(first);
+                cur.push('\n');
+            }
+        } else if lead >= ind + 2 && !items.is_empty() {
+            if let Some(cur) = items.last_mut() {
+                cur.push_str(&line[ind + 2..]);
+                cur.push('\n');
+            }
+        } else if lead <= ind && !trimmed.starts_with('-') {
+            // The next key of the List (kind:, metadata:): the items are over.
+            break;
+        } else {
+            return None;
+        }
+    }
+    Some(items)
+}
+
+/// A `kubectl ... -o json|yaml` document.
+fn parse_doc<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
+    }
 }
 
 /// The etcd pods of a `kubectl get pods -o yaml|json` document (a List, or one Pod): kubeadm's
 /// static pods, labelled `component=etcd`.
 pub fn parse_etcd_pods(text: &str) -> Result<Vec<EtcdPod>, String> {
     #[derive(serde::Deserialize)]
-    struct List {
+    struct Doc {
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
         items: Vec<Pod>,
     }
-    let pods = match serde_yaml_ng::from_str::<List>(text) {
-        Ok(l) => l.items,
-        Err(_) => vec![serde_yaml_ng::from_str::<Pod>(text).map_err(|e| e.to_string())?],
-    };
+    let doc: Doc = parse_doc(text)?;
+    let pods = if doc.kind == "Pod" { vec![parse_doc::<Pod>(text)?] } else { doc.items };
     Ok(pods
         .iter()
         .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("component")).is_some_and(|c| c == "etcd"))
         .map(convert_pod)
         .collect())
+}
+
+/// Only the parts of a Node the checks read: everything else (images, capacity, managed
+/// fields) is skipped while parsing, never held.
+mod lean {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    /// A List of nodes, or one Node.
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub struct Doc {
+        pub kind: String,
+        pub items: Vec<Node>,
+        pub metadata: Meta,
+        pub status: Status,
+    }
+
+    impl Doc {
+        pub fn node(self) -> Node {
+            Node { metadata: self.metadata, status: self.status }
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub struct Node {
+        pub metadata: Meta,
+        pub status: Status,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub struct Meta {
+        pub name: String,
+        pub labels: BTreeMap<String, String>,
+        pub annotations: BTreeMap<String, String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Status {
+        pub addresses: Vec<Address>,
+        pub conditions: Vec<Condition>,
+        pub node_info: Info,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub struct Address {
+        pub address: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Condition {
+        #[serde(rename = "type")]
+        pub type_: String,
+        pub status: String,
+        pub last_transition_time: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Info {
+        pub kubelet_version: String,
+    }
+
+    impl Node {
+        pub fn into_node(self) -> etcd_doctor_checks::Node {
+            let ready = self.status.conditions.iter().find(|c| c.type_ == "Ready");
+            let roles = self
+                .metadata
+                .labels
+                .keys()
+                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                .map(str::to_string)
+                .collect();
+            etcd_doctor_checks::Node {
+                name: self.metadata.name,
+                addresses: self.status.addresses.into_iter().map(|a| a.address).collect(),
+                roles,
+                labels: self.metadata.labels,
+                annotations: self.metadata.annotations,
+                ready: ready.map(|c| c.status == "True"),
+                ready_since: ready
+                    .and_then(|c| c.last_transition_time.as_deref())
+                    .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()),
+                kubelet_version: self.status.node_info.kubelet_version,
+            }
+        }
+    }
 }
 
 /// The node as the checks see it.
@@ -173,5 +350,47 @@ pub fn convert(n: &K8sNode) -> Node {
             .and_then(|s| s.node_info.as_ref())
             .map(|i| i.kubelet_version.clone())
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles").join(name).join("nodes.yaml");
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    #[test]
+    fn items_parsed_one_by_one_equal_the_whole_document() {
+        for b in ["k3s-etcd-only-via-etcd", "kubeadm-node-deleted", "kubeadm-etcd-crashloop"] {
+            let text = fixture(b);
+            let items = split_list_items(&text).expect("kubectl layout");
+            assert!(!items.is_empty(), "{b}");
+            let whole: lean::Doc = parse_doc(&text).expect("whole");
+            let whole: Vec<Node> = whole.items.into_iter().map(lean::Node::into_node).collect();
+            assert_eq!(parse_items_parallel(&items).expect("items"), whole, "{b}");
+            assert_eq!(parse_nodes(&text).expect("nodes"), whole, "{b}");
+        }
+    }
+
+    #[test]
+    fn indented_sequences_json_single_nodes_and_odd_layouts() {
+        let indented = "apiVersion: v1\nitems:\n  - metadata:\n      name: a\n    status:\n      addresses:\n        - address: 10.0.0.1\n  - metadata:\n      name: b\nkind: List\n";
+        let n = parse_nodes(indented).expect("parse");
+        assert_eq!(n.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(n[0].addresses, ["10.0.0.1"]);
+        assert_eq!(split_list_items("apiVersion: v1\nitems: []\nkind: List\n"), None);
+        assert!(parse_nodes("apiVersion: v1\nitems: []\nkind: List\n").expect("empty").is_empty());
+        let one = "apiVersion: v1\nkind: Node\nmetadata:\n  name: solo\nstatus:\n  conditions:\n  - type: Ready\n    status: \"True\"\n    lastTransitionTime: \"2026-11-20T08:01:55Z\"\n";
+        let n = parse_nodes(one).expect("one node");
+        assert_eq!((n[0].name.as_str(), n[0].ready), ("solo", Some(true)));
+        assert!(n[0].ready_since.is_some());
+        let json = r#"{"apiVersion":"v1","kind":"List","items":[{"metadata":{"name":"j"}}]}"#;
+        assert_eq!(parse_nodes(json).expect("json")[0].name, "j");
+        // Tabs and stray layouts fall back to the whole-document parser (and its errors).
+        assert_eq!(split_list_items("items:\n\t- a\n"), None);
+        assert!(parse_nodes("items:\n- metadata: [unclosed\n").is_err());
     }
 }

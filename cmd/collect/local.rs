@@ -267,25 +267,8 @@ fn pick(listen: Option<&str>, advertise: Option<&str>) -> Vec<String> {
 
 /// The command and args of a static pod manifest's containers.
 fn manifest_args(manifest: &Path) -> Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct Pod {
-        spec: Spec,
-    }
-    #[derive(serde::Deserialize)]
-    struct Spec {
-        containers: Vec<Container>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Container {
-        #[serde(default)]
-        command: Vec<String>,
-        #[serde(default)]
-        args: Vec<String>,
-    }
     let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-    let pod: Pod = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("cannot parse {} as a Pod manifest", manifest.display()))?;
-    Ok(pod.spec.containers.into_iter().flat_map(|c| c.command.into_iter().chain(c.args)).collect())
+    pod_args(&text).with_context(|| format!("cannot parse {} as a Pod manifest", manifest.display()))
 }
 
 /// The API server's own etcd client pair (`--etcd-certfile`/`--etcd-keyfile`), if its manifest

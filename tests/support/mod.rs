@@ -6,5 +6,6 @@ pub mod api_server;
 pub mod cluster;
 pub mod pki;
 pub mod proxy;
+pub mod report;
 
 pub use cluster::Cluster;
