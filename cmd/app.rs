@@ -37,6 +37,14 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
     let g = &cli.global;
     match cli.command.unwrap_or(Command::Check) {
         Command::Checks => list_checks(g),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            // Named as the binary kubectl runs, which is what shells complete.
+            clap_complete::generate(shell, &mut cmd, "kubectl-etcd_doctor", &mut out);
+            print(&String::from_utf8_lossy(&out))?;
+            Ok(exit::CLEAN)
+        }
         Command::Explain { id } => explain(&id),
         Command::Members => {
             let snap = collect(g)?;
@@ -332,6 +340,7 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
                 )
             })?;
             let exec = find_exec(g, client.clone()).await?;
+            let _shown = crate::progress::Progress::start(&format!("asking etcd through pod kube-system/{}…", exec.pod));
             let (n, p, s) = tokio::join!(
                 crate::collect::kube::nodes_with(client.clone(), &server, k.timeout),
                 crate::collect::kube::etcd_pods(client, &server, k.timeout),
@@ -349,6 +358,11 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
         // which runs beside the status probe.
         let (mut target, inputs) = target_and_certs(g, local.as_ref())?;
         target.probe = Some(std::sync::Arc::new(inputs.probe));
+        let _shown = crate::progress::Progress::start(&format!(
+            "asking etcd at {} and its members{}…",
+            target.endpoints().join(","),
+            if kube.is_some() { ", and the Kubernetes API" } else { "" }
+        ));
         let (k, e) = rt.block_on(async {
             let etcd = async {
                 let (mut snap, handshakes) = etcd::collect(&target).await?;

@@ -25,7 +25,7 @@ Examples:
 
 /// Diagnose etcd membership: stale, unstarted and duplicate members, quorum at risk.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-etcd_doctor", bin_name = "kubectl etcd-doctor", version, after_help = EXIT_CODES)]
+#[command(name = "kubectl-etcd_doctor", bin_name = "kubectl etcd-doctor", version = VERSION, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do; `check` when omitted.
     #[command(subcommand)]
@@ -81,6 +81,14 @@ pub enum Command {
         #[arg(long, value_name = "VERSION")]
         target_version: Option<String>,
     },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  kubectl etcd-doctor completion bash > /etc/bash_completion.d/kubectl-etcd_doctor\n  kubectl etcd-doctor completion zsh > \"${fpath[1]}/_kubectl-etcd_doctor\"\n  kubectl etcd-doctor completion fish > ~/.config/fish/completions/kubectl-etcd_doctor.fish"
+    )]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print a check's docs page: what it detects, why it matters, how to fix and silence it.
     #[command(after_help = "Example:\n  kubectl etcd-doctor explain stale-member")]
     Explain {
@@ -132,6 +140,9 @@ pub enum Output {
     /// finding (check and audit only).
     Junit,
 }
+
+/// `--version`: the crate version and the git revision it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ETCD_DOCTOR_GIT_REV"), ")");
 
 /// How `--fix` restarts a node's K3s/RKE2 by default.
 pub const DEFAULT_RESTART: &str = "systemctl restart {service}";

@@ -6,6 +6,8 @@ pub mod cli;
 pub mod collect;
 pub mod duration;
 pub mod fix;
+pub mod fuzzing;
+pub mod progress;
 pub mod render;
 
 use std::io::Write;

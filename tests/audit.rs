@@ -120,3 +120,22 @@ fn members_started_together_after_a_long_life_are_a_restart_wave() {
     assert!(f["message"].as_str().unwrap_or_default().contains("3 of 3 voters"), "{f}");
     assert!(f["evidence"]["spreadSeconds"].as_f64().is_some_and(|s| s < 60.0), "{f}");
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only_and_is_erased() {
+    let c = Cluster::start(1);
+    // A pipe: nothing but the report.
+    let (code, _, _, err) = doctor(&c, &["-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("asking etcd"), "progress in a pipe: {err:?}");
+    // A terminal (script(1) gives the command a pty): the line shows, then is erased.
+    let bin = assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor");
+    let cmd = format!(
+        "ETCD_DOCTOR_NO_KUBE=1 {} {} -o json >/dev/null",
+        bin.display(),
+        c.tool_args().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
+    );
+    let out = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script(1)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("asking etcd at ") && tty.contains("\r\u{1b}[2K"), "{tty:?}");
+}

@@ -265,3 +265,27 @@ fn the_real_kubectl_finds_the_plugin_on_path() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kubectl-etcd_doctor "));
 }
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(["completion", shell]).output().expect("run");
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for word in ["kubectl-etcd_doctor", "members", "audit", "explain", "endpoints"] {
+            assert!(text.contains(word), "{shell} completion lacks {word}");
+        }
+        assert!(out.stderr.is_empty(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(["completion", "tcsh"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn version_names_the_git_revision() {
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").arg("--version").output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let rev = text.rsplit_once('(').map(|(_, r)| r.trim_end_matches(')')).unwrap_or_default().to_string();
+    assert!(text.starts_with(&format!("kubectl-etcd_doctor {} (", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(rev == "unknown" || (rev.len() >= 7 && rev.bytes().all(|b| b.is_ascii_hexdigit())), "{text}");
+}
