@@ -191,6 +191,7 @@ fn a_k3s_etcd_only_node_joined_through_an_etcd_only_node_is_found_and_repointed(
     let (code, v, err) = local_cmd(r, &["--fix", "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(v["applied"][0]["result"], "done", "{v}");
+    assert!(v["applied"][0]["message"].as_str().is_some_and(|m| m.contains("the member is back")), "{v}");
     let now = fs::read_to_string(&n.config).expect("config");
     assert_eq!(now, n.original.replace(&format!("https://{ip1}:6443"), &format!("https://{ip0}:6443")));
     let backups: Vec<_> = fs::read_dir(n.config.parent().expect("dir"))

@@ -275,7 +275,10 @@ impl Executor<'_> {
         let changed = format!("{} line {line}: {} -> {} (backup {})", edit.file, edit.from, edit.to, backup.display());
         let run = tokio::process::Command::new("sh").arg("-c").arg(&command).kill_on_drop(true).output();
         match tokio::time::timeout(Duration::from_secs(180), run).await {
-            Ok(Ok(out)) if out.status.success() => applied(step, "done", format!("{changed}; ran `{command}`")),
+            Ok(Ok(out)) if out.status.success() => match self.wait_member_back(step.member_id).await {
+                Ok(()) => applied(step, "done", format!("{changed}; ran `{command}`; the member is back")),
+                Err(e) => applied(step, "failed", format!("{changed}; ran `{command}`, but {e}")),
+            },
             Ok(Ok(out)) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
@@ -284,6 +287,29 @@ impl Executor<'_> {
             Ok(Err(e)) => applied(step, "failed", format!("{changed}; but `{command}` could not run: {e}")),
             Err(_) => applied(step, "failed", format!("{changed}; but `{command}` did not finish within 180 s")),
         }
+    }
+
+    /// After a restart, waits (bounded) until this node's member answers and follows a leader
+    /// again, so the next step and the re-check see the cluster as it will stay.
+    async fn wait_member_back(&self, member: Option<MemberId>) -> Result<(), String> {
+        let Some(id) = member else { return Ok(()) };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last = String::from("no member list yet");
+        while Instant::now() < deadline {
+            match self.list().await {
+                Ok((mut members, _)) => {
+                    self.probe(&mut members).await;
+                    match members.iter().find(|m| m.id == id) {
+                        Some(m) if m.healthy() => return Ok(()),
+                        Some(_) => last = format!("member {id} does not answer with a leader yet"),
+                        None => return Err(format!("member {id} is not in the member list after the restart")),
+                    }
+                }
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Err(format!("member {id} was not back within 120 s ({last})"))
     }
 
     /// Removes a member. An error the member list shows was not applied and that etcd gives
