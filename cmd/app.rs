@@ -351,6 +351,10 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
                 "certificates",
                 "not checked through the Kubernetes API route (pass --endpoints and the certificate flags, or run --local on a node)",
             ));
+            s.gaps.push(etcd_doctor_checks::Gap::new(
+                "metrics",
+                "members' /metrics and HashKV are not read through the Kubernetes API route: restart-wave and hash-mismatch could not decide",
+            ));
             anyhow::Ok(((Some(n), Some(p)), s))
         })?
     } else {
