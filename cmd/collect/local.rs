@@ -43,7 +43,49 @@ pub struct Local {
     pub peer_pair: Option<(PathBuf, PathBuf)>,
 }
 
+/// Where a node's etcd client files are, as paths under the root.
+struct ClientFiles {
+    endpoints: Vec<String>,
+    cacert: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
 impl Local {
+    /// A node whose facts are one config file (`source`), its etcd member name and the unit
+    /// that runs it; certificate files are added after.
+    fn from_file(
+        root: &Path,
+        distribution: &'static str,
+        source: &Path,
+        service: &str,
+        member: Option<String>,
+        client: ClientFiles,
+    ) -> Local {
+        let node = LocalNode {
+            distribution: distribution.into(),
+            source: node_path(root, source),
+            member_name: member.clone(),
+            service: Some(service.into()),
+            files: vec![node_path(root, source)],
+            ..Default::default()
+        };
+        Local {
+            distribution,
+            source: source.to_path_buf(),
+            endpoints: client.endpoints,
+            cacert: client.cacert,
+            cert: client.cert,
+            key: client.key,
+            node,
+            api_tls: None,
+            member,
+            cert_files: Vec::new(),
+            peer_ca: None,
+            peer_pair: None,
+        }
+    }
+
     /// The distribution as the checks name it.
     pub fn layout(&self) -> Option<Distribution> {
         match self.distribution {
@@ -290,27 +332,8 @@ fn kubeadm_external(root: &Path, manifest: &Path) -> Result<Local> {
     let ca = flag(&args, "--etcd-cafile").ok_or_else(|| missing("--etcd-cafile"))?;
     let cert = flag(&args, "--etcd-certfile").ok_or_else(|| missing("--etcd-certfile"))?;
     let key = flag(&args, "--etcd-keyfile").ok_or_else(|| missing("--etcd-keyfile"))?;
-    let node = LocalNode {
-        distribution: "kubeadm".into(),
-        source: node_path(root, manifest),
-        service: Some("kubelet".into()),
-        files: vec![node_path(root, manifest)],
-        ..Default::default()
-    };
-    let mut l = Local {
-        distribution: "kubeadm",
-        source: manifest.to_path_buf(),
-        endpoints,
-        cacert: at(root, ca),
-        cert: at(root, cert),
-        key: at(root, key),
-        node,
-        api_tls: None,
-        member: None,
-        cert_files: Vec::new(),
-        peer_ca: None,
-        peer_pair: None,
-    };
+    let client = ClientFiles { endpoints, cacert: at(root, ca), cert: at(root, cert), key: at(root, key) };
+    let mut l = Local::from_file(root, "kubeadm", manifest, "kubelet", None, client);
     apiserver(root, &mut l, None);
     Ok(l)
 }
@@ -338,28 +361,9 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
     );
     let (cert, key) =
         [hc.clone(), api.clone()].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server.clone());
-    let node = LocalNode {
-        distribution: "kubeadm".into(),
-        source: node_path(root, manifest),
-        member_name: flag(&args, "--name").map(str::to_string),
-        service: Some("kubelet".into()),
-        files: vec![node_path(root, manifest)],
-        ..Default::default()
-    };
-    let mut l = Local {
-        distribution: "kubeadm",
-        source: manifest.to_path_buf(),
-        endpoints,
-        cacert: at(root, ca),
-        cert,
-        key,
-        node,
-        api_tls: None,
-        member: flag(&args, "--name").map(str::to_string),
-        cert_files: Vec::new(),
-        peer_ca: None,
-        peer_pair: None,
-    };
+    let member = flag(&args, "--name").map(str::to_string);
+    let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
+    let mut l = Local::from_file(root, "kubeadm", manifest, "kubelet", member, client);
     let m = "kubeadm etcd.yaml";
     l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{m} --trusted-ca-file"), true);
     l.add(server.0, Some(server.1), &[Server], format!("{m} --cert-file"), true);
@@ -469,28 +473,10 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         get("ETCD_PEER_CERT_FILE").map(|p| at(root, p)).unwrap_or(member.0.clone()),
         get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
     );
-    let node = LocalNode {
-        distribution: "kubespray".into(),
-        source: node_path(root, env),
-        member_name: get("ETCD_NAME").map(str::to_string),
-        service: Some("etcd".into()),
-        files: vec![node_path(root, env)],
-        ..Default::default()
-    };
-    let mut l = Local {
-        distribution: "kubespray",
-        source: env.to_path_buf(),
-        endpoints,
-        cacert: at(root, ca),
-        cert,
-        key,
-        node,
-        api_tls: None,
-        member: get("ETCD_NAME").map(str::to_string),
-        cert_files: Vec::new(),
-        peer_ca: Some(peer_ca.clone()),
-        peer_pair: Some(peer.clone()),
-    };
+    let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
+    let mut l = Local::from_file(root, "kubespray", env, "etcd", get("ETCD_NAME").map(str::to_string), client);
+    l.peer_ca = Some(peer_ca.clone());
+    l.peer_pair = Some(peer.clone());
     let e = "/etc/etcd.env";
     l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{e} ETCD_TRUSTED_CA_FILE"), true);
     l.add(member.0, Some(member.1), &[Server], format!("{e} ETCD_CERT_FILE"), true);
