@@ -47,6 +47,11 @@ pub struct Metrics {
     /// or a join from a snapshot); about equal, it has run since the cluster began.
     #[serde(default)]
     pub writes_since_start: Option<u64>,
+    /// `etcd_network_active_peers{Local,Remote}`: raft's own view of its peer connections, by
+    /// remote member id (1 active, 0 not). An active link from a member that answers proves
+    /// the remote process runs, even when its client URL does not answer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers_active: BTreeMap<MemberId, bool>,
 }
 
 /// A member's answer to HashKV.
@@ -79,12 +84,26 @@ impl Metrics {
                 }
                 "etcd_mvcc_put_total" => puts = count(value),
                 "etcd_mvcc_delete_total" => deletes = count(value),
+                _ if name.starts_with("etcd_network_active_peers{") => {
+                    if let Some(remote) = label(name, "Remote").and_then(|r| MemberId::parse_lenient(r).ok()) {
+                        m.peers_active.insert(remote, value.parse::<f64>().is_ok_and(|v| v >= 1.0));
+                    }
+                }
                 _ => {}
             }
         }
         m.writes_since_start = puts.map(|p| p.saturating_add(deletes.unwrap_or(0)));
         m
     }
+}
+
+/// The value of one label in a Prometheus series name: `name{A="x",B="y"}`.
+fn label<'a>(series: &'a str, key: &str) -> Option<&'a str> {
+    let inner = series.split_once('{')?.1.strip_suffix('}')?;
+    inner.split(',').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// A Prometheus counter value (Go prints large ones in float notation).
@@ -104,5 +123,13 @@ mod tests {
         assert_eq!(m.process_start_time, Some(1_763_980_425.19));
         assert_eq!(m.quota_backend_bytes, Some(8_589_934_592));
         assert_eq!(Metrics::parse("garbage\n\nprocess_start_time_seconds x"), Metrics::default());
+    }
+
+    #[test]
+    fn reads_raft_peer_links_by_remote_id() {
+        let page = "etcd_network_active_peers{Local=\"8e9e05c52164694d\",Remote=\"91bc3c398fb3c146\"} 1\netcd_network_active_peers{Local=\"8e9e05c52164694d\",Remote=\"fd422379fda50e48\"} 0\n";
+        let m = Metrics::parse(page);
+        assert_eq!(m.peers_active.get(&MemberId(0x91bc3c398fb3c146)), Some(&true));
+        assert_eq!(m.peers_active.get(&MemberId(0xfd422379fda50e48)), Some(&false));
     }
 }

@@ -10,6 +10,7 @@ pub mod cert_remedy;
 pub mod checks;
 pub mod distribution;
 pub mod endpoint;
+pub mod evidence;
 pub mod finding;
 pub mod id;
 pub mod model;

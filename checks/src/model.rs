@@ -66,6 +66,14 @@ pub struct Snapshot {
     /// Limits the checks judge against (`--expiry-warning`).
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Host names in member URLs that the resolver answered do not exist (NXDOMAIN), as
+    /// opposed to a resolver that did not answer: evidence that a machine is gone.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub unresolvable_hosts: std::collections::BTreeSet<String>,
+    /// How long the collector waited for members that answered without a leader to elect one
+    /// before it judged (`None`: it did not wait; a capture cannot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_wait_ms: Option<u64>,
 }
 
 /// An endpoint that answered for another cluster: a member wiped and bootstrapped anew, or a
@@ -92,11 +100,19 @@ pub struct OtherCluster {
 pub struct Thresholds {
     /// A certificate expiring within this many seconds is a warning (`--expiry-warning`, 30 days).
     pub expiry_warning_secs: i64,
+    /// A node NotReady for longer than this many seconds, whose member is not up, proves the
+    /// member gone (`--node-grace`, 5 minutes).
+    #[serde(default = "default_node_grace")]
+    pub node_grace_secs: i64,
+}
+
+fn default_node_grace() -> i64 {
+    300
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { expiry_warning_secs: 30 * 86_400 }
+        Thresholds { expiry_warning_secs: 30 * 86_400, node_grace_secs: default_node_grace() }
     }
 }
 
@@ -166,6 +182,10 @@ pub struct Member {
     pub probe: Option<Probe>,
     /// The Kubernetes node this member runs on, when known.
     pub node: Option<String>,
+    /// What dialling its peer URLs found (a TLS handshake, or TCP for http); `None` when the
+    /// peer listeners were not dialled. A completed handshake proves a process listens there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_probe: Option<Vec<crate::evidence::PeerReach>>,
 }
 
 /// The outcome of asking one member for its status, over every URL tried.
@@ -340,6 +360,8 @@ impl Snapshot {
             audit: Default::default(),
             certs: None,
             thresholds: Thresholds::default(),
+            unresolvable_hosts: Default::default(),
+            election_wait_ms: None,
         }
     }
 

@@ -14,6 +14,7 @@ fn base(n: u64) -> Member {
         is_learner: false,
         probe: None,
         node: None,
+        peer_probe: None,
     }
 }
 

@@ -183,6 +183,7 @@ pub fn members_into(ml: &Value, origin: &Path, snap: &mut Snapshot) -> Result<()
             is_learner: doc.is_learner,
             probe: None,
             node: None,
+            peer_probe: None,
         });
     }
     Ok(())

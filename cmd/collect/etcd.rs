@@ -276,6 +276,7 @@ fn members_of(list: &MemberListResponse) -> Vec<Member> {
             is_learner: m.is_learner(),
             probe: None,
             node: None,
+            peer_probe: None,
         })
         .collect()
 }
