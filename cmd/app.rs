@@ -297,6 +297,7 @@ fn collect_with(g: &Global, mode: &Mode) -> Result<Snapshot> {
     snap.audit.restart_window_secs = Some(g.restart_window.as_secs());
     snap.audit.target_version = mode.target_version.clone();
     snap.thresholds.expiry_warning_secs = i64::try_from(g.expiry_warning.as_secs()).unwrap_or(i64::MAX);
+    snap.thresholds.node_grace_secs = i64::try_from(g.node_grace.as_secs()).unwrap_or(i64::MAX);
     Ok(snap)
 }
 

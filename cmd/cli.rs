@@ -162,11 +162,11 @@ pub struct Global {
     /// Client private key for mutual TLS. Env: ETCDCTL_KEY.
     #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// How long to wait for a connection to one endpoint (Go syntax: 2s, 500ms).
-    #[arg(long, global = true, default_value = "2s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    /// How long to wait for a connection to one endpoint (Go syntax: 2s, 500ms; at least 100ms).
+    #[arg(long, global = true, default_value = "2s", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
     pub dial_timeout: Duration,
-    /// How long to wait for one request after connecting.
-    #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    /// How long to wait for one request after connecting (at least 100ms).
+    #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
     pub command_timeout: Duration,
     /// kubeconfig to read nodes from (default: KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, global = true, value_name = "FILE")]
@@ -222,6 +222,10 @@ pub struct Global {
     /// Warn about certificates expiring within this time (7d and less is critical).
     #[arg(long, global = true, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub expiry_warning: Duration,
+    /// A node NotReady this long, while its etcd member does not answer, proves the member
+    /// gone (a removal may then be planned); shorter outages are "bring it back" cases.
+    #[arg(long, global = true, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub node_grace: Duration,
     /// How long a promotion waits for a new learner to catch up.
     #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub wait_learner: Duration,
