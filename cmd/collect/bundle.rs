@@ -645,6 +645,113 @@ mod tests {
         assert_eq!(Alarm::from_status_error("etcdserver: no leader"), None);
     }
 
+    /// etcd 3.6.6 as captured (shared/reference/memberlists/captured-etcd-3.6.6): three
+    /// members on 127.0.0.1:32371..32373; eh1 (a0d5…) leads, eh2 follows.
+    const MEMBERS: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":11589452085494132595,"raft_term":2},"members":[{"ID":323676404339268582,"name":"dbwp-oth-eh2","peerURLs":["http://dbwp-oth-eh2:2380"],"clientURLs":["http://127.0.0.1:32372"]},{"ID":330631803197386810,"name":"dbwp-oth-eh3","peerURLs":["http://dbwp-oth-eh3:2380"],"clientURLs":["http://127.0.0.1:32373"]},{"ID":11589452085494132595,"name":"dbwp-oth-eh1","peerURLs":["http://dbwp-oth-eh1:2380"],"clientURLs":["http://127.0.0.1:32371"]}]}"#;
+    const LEADER: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":11589452085494132595,"revision":301,"raft_term":2},"version":"3.6.6","dbSize":49152,"leader":11589452085494132595,"raftIndex":308,"raftTerm":2,"raftAppliedIndex":308,"dbSizeInUse":49152,"storageVersion":"3.6.0","dbSizeQuota":2147483648,"downgradeInfo":{}}"#;
+    const FOLLOWER: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":323676404339268582,"revision":301,"raft_term":2},"version":"3.6.6","dbSize":49152,"leader":11589452085494132595,"raftIndex":308,"raftTerm":2,"raftAppliedIndex":308,"dbSizeInUse":49152,"storageVersion":"3.6.0","dbSizeQuota":2147483648,"downgradeInfo":{}}"#;
+    const EH1: MemberId = MemberId(11589452085494132595);
+    const EH2: MemberId = MemberId(323676404339268582);
+    const EH3: MemberId = MemberId(330631803197386810);
+
+    fn bundle(files: &[(&str, String)]) -> Snapshot {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        std::fs::write(d.path().join(MEMBER_LIST), MEMBERS).unwrap_or_else(|e| panic!("{e}"));
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        load(d.path(), OffsetDateTime::UNIX_EPOCH).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    fn member(s: &Snapshot, id: MemberId) -> &Member {
+        s.members.iter().find(|m| m.id == id).unwrap_or_else(|| panic!("{id} missing"))
+    }
+
+    fn errors(m: &Member) -> Vec<String> {
+        m.probe.iter().flat_map(|p| &p.attempts).filter_map(|a| a.result.clone().err()).collect()
+    }
+
+    #[test]
+    fn one_endpoint_typed_without_a_scheme_leaves_the_others_unknown() {
+        // `etcdctl --endpoints 127.0.0.1:32371 endpoint status -w json`, no --cluster: the
+        // most common capture. etcdctl echoes the endpoint as typed.
+        let s = bundle(&[(ENDPOINT_STATUS, format!(r#"[{{"Endpoint":"127.0.0.1:32371","Status":{LEADER}}}]"#))]);
+        assert_eq!(member(&s, EH1).reachable(), Some(true));
+        assert_eq!(member(&s, EH2).probe, None);
+        assert_eq!(member(&s, EH3).probe, None);
+        let gap =
+            s.gaps.iter().find(|g| g.reason.contains("absent from")).map(|g| g.reason.clone()).unwrap_or_default();
+        assert!(gap.contains(&EH2.to_string()) && gap.contains(&EH3.to_string()), "{gap}");
+        assert!(gap.contains("etcdctl endpoint status --cluster -w json"), "{gap}");
+        assert!(gap.contains("endpoint health --cluster"), "{gap}");
+    }
+
+    #[test]
+    fn a_health_capture_proves_an_absent_member_was_asked() {
+        let status = format!(
+            r#"[{{"Endpoint":"http://127.0.0.1:32371","Status":{LEADER}}},{{"Endpoint":"http://127.0.0.1:32372","Status":{FOLLOWER}}}]"#
+        );
+        let health = r#"[{"endpoint":"http://127.0.0.1:32371","health":true,"took":"1.2ms"},{"endpoint":"http://127.0.0.1:32372","health":true,"took":"1.4ms"},{"endpoint":"127.0.0.1:32373","health":false,"took":"5.000892471s","error":"context deadline exceeded"}]"#;
+        let s = bundle(&[(ENDPOINT_STATUS, status), (ENDPOINT_HEALTH, health.to_string())]);
+        assert_eq!(member(&s, EH2).reachable(), Some(true));
+        let e = errors(member(&s, EH3));
+        assert!(e.len() == 1 && e[0].contains("context deadline exceeded"), "{e:?}");
+        assert!(!s.gaps.iter().any(|g| g.reason.contains("absent from")), "{:?}", s.gaps);
+    }
+
+    #[test]
+    fn a_status_entry_with_an_error_is_a_failed_attempt() {
+        let status = format!(
+            r#"[{{"Endpoint":"http://127.0.0.1:32371","Status":{LEADER}}},{{"Endpoint":"http://127.0.0.1:32373","error":"failed to dial: context deadline exceeded"}}]"#
+        );
+        let s = bundle(&[(ENDPOINT_STATUS, status)]);
+        let e = errors(member(&s, EH3));
+        assert!(e.len() == 1 && e[0].contains("context deadline exceeded"), "{e:?}");
+        assert_eq!(member(&s, EH2).probe, None);
+    }
+
+    #[test]
+    fn a_member_list_alone_leaves_every_member_unknown() {
+        let s = bundle(&[]);
+        assert!(s.members.iter().all(|m| m.probe.is_none()), "{:?}", s.members);
+        assert!(s.gaps.iter().any(|g| g.reason.contains("--cluster -w json")), "{:?}", s.gaps);
+    }
+
+    #[test]
+    fn client_urls_match_with_or_without_scheme_and_in_any_spelling() {
+        let none = std::collections::BTreeMap::new();
+        let mut m = Member {
+            id: EH1,
+            name: "m".into(),
+            peer_urls: vec![],
+            client_urls: vec!["http://127.0.0.1:32371".into()],
+            is_learner: false,
+            probe: None,
+            node: None,
+            peer_probe: None,
+        };
+        for yes in [
+            "127.0.0.1:32371",
+            "https://127.0.0.1:32371",
+            "HTTP://localhost:32371/",
+            "[::ffff:127.0.0.1]:32371",
+            "127.0.0.1",
+        ] {
+            assert!(is_client_url(&m, yes, &none), "{yes}");
+        }
+        for no in ["127.0.0.1:32372", "10.0.0.1:32371", "", "not a url"] {
+            assert!(!is_client_url(&m, no, &none), "{no}");
+        }
+        m.client_urls = vec!["https://[::1]:2379".into()];
+        assert!(is_client_url(&m, "[0:0:0:0:0:0:0:1]:2379", &none));
+        assert!(is_client_url(&m, "https://[::1]:2379", &none));
+        m.client_urls = vec!["https://etcd-1.internal:2379".into()];
+        let mut addrs = std::collections::BTreeMap::new();
+        addrs.insert("etcd-1.internal".to_string(), vec![std::net::IpAddr::from([10, 0, 0, 1])]);
+        assert!(is_client_url(&m, "10.0.0.1:2379", &addrs));
+        assert!(!is_client_url(&m, "10.0.0.1:2379", &none));
+    }
+
     #[test]
     fn id_modes() {
         let hex: Value = serde_json::json!({"header": {"cluster_id": "cdf818194e3a8c32"}, "members": [{"ID": "1234"}]});

@@ -523,3 +523,38 @@ fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
     }
     msg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::failure_line;
+    use crate::collect::tls_probe::TcpReach;
+    use etcd_doctor_checks::evidence::Failure;
+
+    #[test]
+    fn a_status_failure_reads_as_refused_unreachable_or_hung_from_the_tcp_connect_beside_it() {
+        let timeout = "no connection within --dial-timeout 1s (context deadline exceeded)".to_string();
+        let hung = failure_line(timeout.clone(), Some(TcpReach::Accepted));
+        assert_eq!(Failure::classify(&hung), Failure::Hung);
+        assert!(hung.starts_with("hung:") && hung.ends_with(&timeout), "{hung}");
+        let refused = failure_line(
+            timeout.clone(),
+            Some(TcpReach::Failed("dial tcp 10.0.0.3:2379: Connection refused (os error 111)".into())),
+        );
+        assert_eq!(Failure::classify(&refused), Failure::Refused, "{refused}");
+        let unreachable = failure_line(
+            timeout.clone(),
+            Some(TcpReach::Failed("dial tcp 10.0.0.3:2379: i/o timeout (no TCP connection within 1s)".into())),
+        );
+        assert_eq!(Failure::classify(&unreachable), Failure::Unreachable, "{unreachable}");
+        // What the status itself says better is kept as it is.
+        for (err, class) in [
+            ("invalid peer certificate: UnknownIssuer", Failure::Tls),
+            ("etcdserver: rpc not supported for learner", Failure::Answered),
+            ("tcp connect error: Connection refused (os error 111)", Failure::Refused),
+        ] {
+            let line = failure_line(err.to_string(), Some(TcpReach::Accepted));
+            assert_eq!((line.as_str(), Failure::classify(&line)), (err, class));
+        }
+        assert_eq!(failure_line(timeout.clone(), None), timeout);
+    }
+}
