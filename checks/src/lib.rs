@@ -19,6 +19,7 @@ pub mod plan;
 pub mod procedure;
 pub mod quorum;
 pub mod registry;
+pub mod state;
 pub mod report;
 #[cfg(test)]
 pub(crate) mod testing;

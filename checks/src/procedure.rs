@@ -105,7 +105,7 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
 
 /// Followers first, leader last, at most healthy voters − quorum at a time.
 pub fn restart(snap: &Snapshot) -> Plan {
-    let q = Quorum::of_members(&snap.members);
+    let q = Quorum::of(snap);
     let batch = q.may_restart_together();
     let leader = snap.leader();
     let mut steps = Vec::new();
@@ -153,7 +153,7 @@ pub fn restart(snap: &Snapshot) -> Plan {
 /// The members in the order to restart them one at a time: healthy followers (learners first,
 /// then by name), the leader last. `None` when no member can restart without losing quorum.
 pub fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
-    if Quorum::of_members(&snap.members).may_restart_together() == 0 {
+    if Quorum::of(snap).may_restart_together() == 0 {
         return None;
     }
     let leader = snap.leader();

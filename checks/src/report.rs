@@ -8,7 +8,9 @@ use crate::finding::{Finding, Severity};
 use crate::id::MemberId;
 use crate::model::{Alarm, Gap, Health, Member, Snapshot, Source};
 use crate::plan::Plan;
+use crate::evidence::MemberState;
 use crate::quorum::Quorum;
+use crate::state::{Judgement, Observation};
 
 /// The whole report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,6 +103,18 @@ pub struct MemberRow {
     /// Errors the member itself reported in its status (no leader, alarms).
     #[serde(rename = "statusErrors")]
     pub status_errors: Vec<String>,
+    /// up, alive, down, unreachable, hung, electing, unknown, gone or unstarted, from the
+    /// evidence below (`health` keeps its older, coarser meaning).
+    #[serde(default = "unknown_state")]
+    pub state: MemberState,
+    /// The observations the state rests on: which probe, which URL, what answer, which node
+    /// fact, which metric.
+    #[serde(default)]
+    pub evidence: Vec<Observation>,
+}
+
+fn unknown_state() -> MemberState {
+    MemberState::Unknown
 }
 
 /// The outcome of one applied step.
@@ -115,8 +129,8 @@ pub struct Applied {
 }
 
 impl MemberRow {
-    /// The row for one member, given the leader the cluster agrees on.
-    pub fn of(m: &Member, leader: Option<MemberId>) -> Self {
+    /// The row for one member, given the leader the cluster agrees on and its judged state.
+    pub fn of(m: &Member, leader: Option<MemberId>, judged: &Judgement) -> Self {
         let st = m.status();
         MemberRow {
             id: m.id,
@@ -136,6 +150,8 @@ impl MemberRow {
             raft_applied_index: st.and_then(|s| s.raft_applied_index),
             probe_errors: m.probe_errors(),
             status_errors: st.map(|s| s.errors.clone()).unwrap_or_default(),
+            state: judged.state,
+            evidence: judged.evidence.clone(),
         }
     }
 }
@@ -144,6 +160,7 @@ impl Report {
     /// Assembles the report from a snapshot, its findings and its plan.
     pub fn build(snap: &Snapshot, findings: Vec<Finding>, plan: Plan) -> Self {
         let leader = snap.leader();
+        let judged = crate::state::judge_all(snap);
         Report {
             api_version: "etcd-doctor/v1".into(),
             kind: "Report".into(),
@@ -153,8 +170,8 @@ impl Report {
             distribution: crate::distribution::detect(snap).map(|d| d.0),
             local: snap.local.clone(),
             upgrade_ready: None,
-            members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
-            quorum: Quorum::of_members(&snap.members),
+            members: snap.members.iter().zip(&judged).map(|(m, j)| MemberRow::of(m, leader, j)).collect(),
+            quorum: Quorum::of_judged(snap, &judged),
             alarms: snap.alarms.clone(),
             findings,
             gaps: snap.gaps.clone(),
