@@ -19,8 +19,8 @@ pub mod plan;
 pub mod procedure;
 pub mod quorum;
 pub mod registry;
-pub mod state;
 pub mod report;
+pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -441,11 +441,7 @@ impl Snapshot {
         }
         // A candidate that answered and says it is not the leader is not shown as one.
         let denied = |l: MemberId| self.member(l).and_then(Member::status).is_some_and(|s| s.leader != Some(l));
-        votes
-            .into_iter()
-            .filter(|(l, _)| !denied(*l))
-            .max_by_key(|(_, (n, term))| (*n, *term))
-            .map(|(id, _)| id)
+        votes.into_iter().filter(|(l, _)| !denied(*l)).max_by_key(|(_, (n, term))| (*n, *term)).map(|(id, _)| id)
     }
 }
 

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::id::MemberId;
 use crate::model::{Alarm, Gap, Health, Member, Snapshot, Source};
 use crate::plan::Plan;
-use crate::evidence::MemberState;
 use crate::quorum::Quorum;
 use crate::state::{Judgement, Observation};
 

@@ -291,9 +291,13 @@ fn gone_facts(snap: &Snapshot, m: &Member, ev: &mut Vec<Observation>) -> bool {
                         let when = t.format(&Rfc3339).unwrap_or_default();
                         if secs > grace {
                             gone = true;
-                            format!("its node {name} has been NotReady since {when} ({secs} s, longer than the node grace of {grace} s)")
+                            format!(
+                                "its node {name} has been NotReady since {when} ({secs} s, longer than the node grace of {grace} s)"
+                            )
                         } else {
-                            format!("its node {name} is NotReady since {when} ({secs} s, within the node grace of {grace} s): not proof")
+                            format!(
+                                "its node {name} is NotReady since {when} ({secs} s, within the node grace of {grace} s): not proof"
+                            )
                         }
                     }
                     None => format!("its node {name} is NotReady since an unknown time: not proof"),
@@ -360,9 +364,10 @@ fn leader_word(l: Option<MemberId>) -> String {
 /// process there runs, but not as a member of this cluster.
 pub fn serves_other_cluster(snap: &Snapshot, m: &Member) -> bool {
     snap.other_clusters.iter().any(|o| m.client_urls.iter().any(|u| same_endpoint(u, &o.endpoint)))
-        || m.probe.iter().flat_map(|p| p.attempts.iter()).any(|a| {
-            a.result.as_ref().err().is_some_and(|e| e.to_ascii_lowercase().contains("another cluster"))
-        })
+        || m.probe
+            .iter()
+            .flat_map(|p| p.attempts.iter())
+            .any(|a| a.result.as_ref().err().is_some_and(|e| e.to_ascii_lowercase().contains("another cluster")))
 }
 
 fn same_endpoint(a: &str, b: &str) -> bool {

@@ -2,8 +2,8 @@
 
 use time::macros::datetime;
 
-use crate::id::MemberId;
 use crate::evidence::PeerReach;
+use crate::id::MemberId;
 use crate::model::{Attempt, Member, Probe, Snapshot, Source, Status};
 
 fn base(n: u64) -> Member {
@@ -51,7 +51,8 @@ pub fn healthy(n: u64) -> Member {
 
 fn failing(n: u64, client_err: &str, peer_err: Option<&str>) -> Member {
     let mut m = base(n);
-    m.probe = Some(Probe { attempts: vec![Attempt { endpoint: m.client_urls[0].clone(), result: Err(client_err.into()) }] });
+    m.probe =
+        Some(Probe { attempts: vec![Attempt { endpoint: m.client_urls[0].clone(), result: Err(client_err.into()) }] });
     m.peer_probe = peer_err.map(|e| vec![PeerReach { url: m.peer_urls[0].clone(), result: Err(e.into()) }]);
     m
 }
@@ -81,11 +82,7 @@ pub fn unreachable(n: u64) -> Member {
 
 /// A started member that accepts TCP but never answers TLS (SIGSTOP).
 pub fn hung(n: u64) -> Member {
-    failing(
-        n,
-        "hung: TCP accepted, no TLS answer within 2s",
-        Some("hung: TCP accepted, no TLS answer within 2s"),
-    )
+    failing(n, "hung: TCP accepted, no TLS answer within 2s", Some("hung: TCP accepted, no TLS answer within 2s"))
 }
 
 /// A started member whose client URL times out while its peer port completes a handshake.

@@ -86,7 +86,11 @@ mod tests {
         let f = ClientUrlUnreachable.run(&cluster(&[healthy(1), healthy(2), alive(3)]));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].severity, Severity::Warning);
-        assert!(f[0].message.contains("handshake") && f[0].message.contains("https://10.0.0.3:2379"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("handshake") && f[0].message.contains("https://10.0.0.3:2379"),
+            "{}",
+            f[0].message
+        );
         assert_eq!(f[0].evidence["state"], "alive");
     }
 

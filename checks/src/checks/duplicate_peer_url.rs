@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::endpoint::Endpoint;
-use crate::finding::{Finding, Remedy, Severity};
 use crate::evidence::MemberState;
+use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Member, Snapshot};
 use crate::registry::{Check, CheckInfo};
 

@@ -82,19 +82,26 @@ impl Check for QuorumAtRisk {
             let (sev, why) = if hard {
                 (Severity::Critical, "voters that were tried do not answer")
             } else if electing {
-                (Severity::Warning, "members answer without a leader: an election may be in progress; look again in a few seconds")
+                (
+                    Severity::Warning,
+                    "members answer without a leader: an election may be in progress; look again in a few seconds",
+                )
             } else {
                 (Severity::Info, "voters were not probed (see gaps)")
             };
             return vec![finding(
                 sev,
-                format!("could not decide whether quorum is lost ({range}): {why}. Not proven healthy: {list}. To decide: {missing}"),
+                format!(
+                    "could not decide whether quorum is lost ({range}): {why}. Not proven healthy: {list}. To decide: {missing}"
+                ),
             )];
         }
         if lo == 0 && hi > 0 {
             let sev = if hard { Severity::Critical } else { Severity::Info };
             let msg = if hard {
-                format!("fault tolerance 0 ({range}; at most {hi} if the others are healthy): one more failure may stop the cluster. Not healthy: {list}")
+                format!(
+                    "fault tolerance 0 ({range}; at most {hi} if the others are healthy): one more failure may stop the cluster. Not healthy: {list}"
+                )
             } else {
                 format!(
                     "could not decide the fault tolerance ({range}: 0 to {hi}){}. Not proven healthy: {list}",

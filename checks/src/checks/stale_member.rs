@@ -49,7 +49,11 @@ impl Check for StaleMember {
         let stale = |s: MemberState| {
             matches!(
                 s,
-                MemberState::Alive | MemberState::Down | MemberState::Unreachable | MemberState::Hung | MemberState::Gone
+                MemberState::Alive
+                    | MemberState::Down
+                    | MemberState::Unreachable
+                    | MemberState::Hung
+                    | MemberState::Gone
             )
         };
         for (m, j) in started().filter(|(_, j)| stale(j.state)) {
@@ -88,7 +92,9 @@ impl Check for StaleMember {
             }
             message.push_str(match j.state {
                 MemberState::Gone => "; remove it",
-                MemberState::Alive if other_cluster => "; see split-brain: decide which data wins; never removed automatically",
+                MemberState::Alive if other_cluster => {
+                    "; see split-brain: decide which data wins; never removed automatically"
+                }
                 MemberState::Alive => "; see client-url-unreachable: fix its client URL, do not remove it",
                 _ => "; bring it back first (see the plan); removing it is the operator's decision (--remove-member)",
             });
