@@ -67,6 +67,74 @@ impl Quorum {
     pub fn may_restart_together(&self) -> usize {
         self.fault_tolerance.max(0) as usize
     }
+
+    /// The one rule the planner and the executor share: the cluster can commit `change` now
+    /// (it has quorum) and still has quorum once it is made.
+    pub fn survives(&self, change: Change) -> bool {
+        self.has_quorum() && self.after(change).has_quorum()
+    }
+
+    /// The quorum once `change` is made.
+    pub fn after(&self, change: Change) -> Self {
+        let (mut voters, mut healthy, mut unknown) = (self.voters, self.healthy_voters, self.unknown_voters);
+        match change {
+            Change::Remove { learner: true, .. } | Change::Down { learner: true, .. } => {}
+            Change::Remove { learner: false, health } => {
+                voters = voters.saturating_sub(1);
+                match health {
+                    Health::Healthy => healthy = healthy.saturating_sub(1),
+                    Health::Unknown => unknown = unknown.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            // A member that goes down for a while still votes: only the healthy count drops.
+            Change::Down { learner: false, health } => match health {
+                Health::Healthy => healthy = healthy.saturating_sub(1),
+                Health::Unknown => unknown = unknown.saturating_sub(1),
+                _ => {}
+            },
+            Change::Promote { health } => {
+                voters += 1;
+                match health {
+                    Health::Healthy => healthy += 1,
+                    Health::Unknown => unknown += 1,
+                    _ => {}
+                }
+            }
+        }
+        let quorum = quorum_of(voters);
+        Quorum {
+            voters,
+            quorum,
+            healthy_voters: healthy,
+            fault_tolerance: healthy as i64 - quorum as i64,
+            unknown_voters: unknown,
+        }
+    }
+}
+
+/// A membership change whose effect on quorum is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `member remove` of a member in this health.
+    Remove {
+        /// A learner: removing it changes no vote.
+        learner: bool,
+        /// Its health now.
+        health: Health,
+    },
+    /// A member goes down for a while (a restart): it still counts as a voter.
+    Down {
+        /// A learner: its restart changes no vote.
+        learner: bool,
+        /// Its health now; a member whose health is not known is assumed healthy by callers.
+        health: Health,
+    },
+    /// `member promote` of a learner in this health.
+    Promote {
+        /// Its health now.
+        health: Health,
+    },
 }
 
 #[cfg(test)]
@@ -152,6 +220,31 @@ mod tests {
         let got = Quorum::from_health([(false, Healthy), (false, Unknown), (false, Unknown)]);
         assert_eq!((got.voters, got.healthy_voters, got.unknown_voters), (3, 1, 2));
         assert_eq!(got.fault_tolerance, -1);
+    }
+
+    #[test]
+    fn changes_keep_or_lose_quorum_as_the_arithmetic_says() {
+        let three = q(3, 0, 0, 0);
+        assert!(three.survives(Change::Remove { learner: false, health: Healthy }));
+        assert!(three.survives(Change::Down { learner: false, health: Healthy }));
+        let two_of_three = q(2, 1, 0, 0);
+        // Removing the dead voter leaves 2 of 2; restarting a healthy one leaves 1 of 3.
+        assert!(two_of_three.survives(Change::Remove { learner: false, health: Unreachable }));
+        assert!(!two_of_three.survives(Change::Down { learner: false, health: Healthy }));
+        assert!(!two_of_three.survives(Change::Remove { learner: false, health: Healthy }));
+        // Learners change no vote.
+        assert!(two_of_three.survives(Change::Remove { learner: true, health: Healthy }));
+        // Promoting an unhealthy learner to 4 voters needs 3 healthy: only 2 are.
+        assert!(!two_of_three.survives(Change::Promote { health: Unreachable }));
+        assert!(q(3, 0, 0, 0).survives(Change::Promote { health: Healthy }));
+        assert_eq!(q(3, 0, 0, 0).after(Change::Promote { health: Healthy }).fault_tolerance, 1);
+        // Every mix up to nine voters: removal of a dead voter is the arithmetic of v-1.
+        for v in 2..=9usize {
+            for down in 1..=v {
+                let got = q(v - down, down, 0, 0).after(Change::Remove { learner: false, health: Unreachable });
+                assert_eq!(got, q(v - down, down - 1, 0, 0), "{v} voters, {down} down");
+            }
+        }
     }
 
     #[test]
