@@ -16,6 +16,7 @@ pub mod id;
 pub mod model;
 pub mod node_local;
 pub mod plan;
+pub mod plan_file;
 pub mod procedure;
 pub mod quorum;
 pub mod registry;

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::MemberState;
-use crate::model::Snapshot;
+use crate::model::{Health, Snapshot};
 
 /// The votes needed to commit anything with `voters` voting members: floor(v/2) + 1.
 pub const fn quorum_of(voters: usize) -> usize {
@@ -116,6 +116,115 @@ impl Quorum {
     pub fn may_restart_together(&self) -> usize {
         (self.healthy_voters as i64 - self.quorum as i64).max(0) as usize
     }
+
+    /// Counts voters from (is_learner, health), the coarser view the executor has of a live
+    /// member list; no leader claim is taken into account.
+    pub fn from_health(members: impl IntoIterator<Item = (bool, Health)>) -> Self {
+        Self::from_states(members.into_iter().map(|(l, h)| (l, state_of_health(h))), false)
+    }
+
+    /// The one rule the planner and the executor share: the cluster proven can commit `change`
+    /// now (it has quorum) and still has quorum once it is made.
+    pub fn survives(&self, change: Change) -> bool {
+        self.has_quorum() && self.after(change).has_quorum()
+    }
+
+    /// The quorum once `change` is made: counts and both bounds move with the member's health.
+    pub fn after(&self, change: Change) -> Self {
+        let (mut voters, mut up, mut unknown) = (self.voters, self.healthy_voters, self.unknown_voters);
+        let (mut min, mut max) = (self.healthy_voters_min, self.healthy_voters_max);
+        let counted = |h: Health| {
+            let s = state_of_health(h);
+            (s == MemberState::Up, s == MemberState::Unknown, !s.proven_not_healthy())
+        };
+        match change {
+            Change::Remove { learner: true, .. } | Change::Down { learner: true, .. } => {}
+            Change::Remove { learner: false, health } | Change::Down { learner: false, health } => {
+                if matches!(change, Change::Remove { .. }) {
+                    voters = voters.saturating_sub(1);
+                }
+                let (is_up, is_unknown, in_max) = counted(health);
+                if is_up {
+                    up = up.saturating_sub(1);
+                    min = min.saturating_sub(1);
+                }
+                if is_unknown {
+                    unknown = unknown.saturating_sub(1);
+                }
+                if in_max {
+                    max = max.saturating_sub(1);
+                }
+            }
+            Change::Promote { health } => {
+                voters += 1;
+                let (is_up, is_unknown, in_max) = counted(health);
+                up += usize::from(is_up);
+                min += usize::from(is_up);
+                unknown += usize::from(is_unknown);
+                max += usize::from(in_max);
+            }
+        }
+        let quorum = quorum_of(voters);
+        // The caller's health may be coarser than the state behind the bounds: never let the
+        // upper bound fall below the proven lower one.
+        let max = max.max(min);
+        let (lo, hi) = (min as i64 - quorum as i64, max as i64 - quorum as i64);
+        Quorum {
+            voters,
+            quorum,
+            healthy_voters: up,
+            fault_tolerance: if lo == hi || hi < 0 { Some(hi) } else { None },
+            unknown_voters: unknown,
+            healthy_voters_min: min,
+            healthy_voters_max: max,
+        }
+    }
+}
+
+/// The state a coarse health stands for, as far as quorum arithmetic needs it.
+fn state_of_health(h: Health) -> MemberState {
+    match h {
+        Health::Healthy => MemberState::Up,
+        Health::NoLeader => MemberState::Electing,
+        Health::Unreachable => MemberState::Unreachable,
+        Health::Unstarted => MemberState::Unstarted,
+        Health::Unknown => MemberState::Unknown,
+    }
+}
+
+/// The coarse health a member state maps to, for [`Change`].
+pub fn health_of_state(s: MemberState) -> Health {
+    match s {
+        MemberState::Up => Health::Healthy,
+        MemberState::Electing => Health::NoLeader,
+        MemberState::Unstarted => Health::Unstarted,
+        MemberState::Unknown => Health::Unknown,
+        _ => Health::Unreachable,
+    }
+}
+
+/// A membership change whose effect on quorum is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `member remove` of a member in this health.
+    Remove {
+        /// A learner: removing it changes no vote.
+        learner: bool,
+        /// Its health now.
+        health: Health,
+    },
+    /// A member goes down for a while (a restart): it still counts as a voter.
+    Down {
+        /// A learner: its restart changes no vote.
+        learner: bool,
+        /// Its health now; a member whose health is not known is assumed healthy by callers.
+        health: Health,
+    },
+    /// `member promote` of a learner in this health.
+    Promote {
+        /// Its health now.
+        health: Health,
+    },
 }
 
 #[cfg(test)]
@@ -230,6 +339,45 @@ mod tests {
         let got = Quorum::from_states([(false, Electing), (false, Electing), (false, Down)], false);
         assert_eq!((got.healthy_voters_min, got.healthy_voters_max), (0, 2));
         assert!(!got.lost() && !got.has_quorum());
+        assert_eq!(got.fault_tolerance, None);
+    }
+
+    #[test]
+    fn changes_keep_or_lose_quorum_as_the_arithmetic_says() {
+        use Health::{Healthy, Unreachable as Unr};
+        let three = q(3, 0, 0, 0);
+        assert!(three.survives(Change::Remove { learner: false, health: Healthy }));
+        assert!(three.survives(Change::Down { learner: false, health: Healthy }));
+        let two_of_three = q(2, 1, 0, 0);
+        // Removing the dead voter leaves 2 of 2; restarting a healthy one leaves 1 of 3.
+        assert!(two_of_three.survives(Change::Remove { learner: false, health: Unr }));
+        assert!(!two_of_three.survives(Change::Down { learner: false, health: Healthy }));
+        assert!(!two_of_three.survives(Change::Remove { learner: false, health: Healthy }));
+        // Learners change no vote.
+        assert!(two_of_three.survives(Change::Remove { learner: true, health: Healthy }));
+        // Promoting an unhealthy learner to 4 voters needs 3 healthy: only 2 are.
+        assert!(!two_of_three.survives(Change::Promote { health: Unr }));
+        assert!(q(3, 0, 0, 0).survives(Change::Promote { health: Healthy }));
+        assert_eq!(q(3, 0, 0, 0).after(Change::Promote { health: Healthy }).fault_tolerance, Some(1));
+        // Every mix up to nine voters: removal of a dead voter is the arithmetic of v-1.
+        for v in 2..=9usize {
+            for down in 1..=v {
+                let got = q(v - down, down, 0, 0).after(Change::Remove { learner: false, health: Unr });
+                let want = q(v - down, down - 1, 0, 0);
+                assert_eq!(
+                    (got.voters, got.quorum, got.healthy_voters, got.healthy_voters_min),
+                    (want.voters, want.quorum, want.healthy_voters, want.healthy_voters_min),
+                    "{v} voters, {down} down"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_leader_voters_are_not_healthy() {
+        let got = Quorum::from_health([(false, Health::Healthy), (false, Health::Healthy), (false, Health::NoLeader)]);
+        assert_eq!(got.healthy_voters, 2);
+        assert_eq!((got.healthy_voters_min, got.healthy_voters_max), (2, 3));
         assert_eq!(got.fault_tolerance, None);
     }
 

@@ -123,9 +123,46 @@ pub struct Applied {
     /// The step number.
     pub n: usize,
     /// done, already-done, refused or failed.
-    pub result: String,
+    pub result: Outcome,
     /// What happened, in one line.
     pub message: String,
+}
+
+/// How a step ended; serialized as the kebab-case word (`already-done`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The change was made and a member list confirms it.
+    Done,
+    /// The cluster already was as the step wants it; nothing was sent.
+    AlreadyDone,
+    /// A precondition did not hold; nothing was changed. The run stops.
+    Refused,
+    /// The change was attempted and is not confirmed. The run stops.
+    Failed,
+}
+
+impl Outcome {
+    /// The word used in JSON, YAML and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already-done",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// Whether the run stops after a step that ended so.
+    pub fn stops(self) -> bool {
+        matches!(self, Outcome::Refused | Outcome::Failed)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl MemberRow {
@@ -240,5 +277,15 @@ mod tests {
         assert!(v["plan"]["steps"].is_array());
         assert!(v.get("applied").is_none());
         assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn outcomes_serialize_as_their_kebab_case_words() {
+        for o in [Outcome::Done, Outcome::AlreadyDone, Outcome::Refused, Outcome::Failed] {
+            let a = Applied { n: 1, result: o, message: String::new() };
+            let v = serde_json::to_value(&a).unwrap_or_default();
+            assert_eq!(v["result"], o.as_str());
+            assert_eq!(serde_json::from_value::<Applied>(v).ok(), Some(a));
+        }
     }
 }

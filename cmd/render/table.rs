@@ -150,7 +150,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
 }
 
 /// A plan file for people.
-pub fn plan_file(doc: &etcd_doctor_checks::plan::PlanFile) -> String {
+pub fn plan_file(doc: &etcd_doctor_checks::plan_file::PlanFile) -> String {
     let mut out = format!("PLAN ({} member(s), {})\n", doc.state.len(), doc.fingerprint);
     if doc.steps.is_empty() {
         out.push_str("  nothing to do\n");
