@@ -19,7 +19,7 @@ use crate::fix::executor::{Executor, Via};
 use crate::fix::{self};
 use crate::render;
 use etcd_doctor_checks::CertRole;
-use etcd_doctor_checks::plan::PlanFile;
+use etcd_doctor_checks::plan_file::{self, PlanFile};
 use etcd_doctor_checks::report::Applied;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
@@ -79,7 +79,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                         Ok(p) => p,
                         Err(e @ etcd_doctor_checks::procedure::AddMemberError::AlreadyMember { .. }) => {
                             let _ = writeln!(std::io::stderr(), "{e}");
-                            let empty = plan::Plan { fingerprint: plan::fingerprint(&snap), steps: Vec::new() };
+                            let empty = plan::Plan { fingerprint: plan_file::fingerprint(&snap), steps: Vec::new() };
                             let doc = PlanFile::new(&snap, &empty);
                             print(&render_plan(&doc, g.output)?)?;
                             return Ok(exit::CLEAN);
@@ -223,7 +223,7 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
         print(&text)?;
     }
     let (_, mut after) = diagnose(g)?;
-    let stopped = applied.iter().any(|a| a.result == "refused" || a.result == "failed");
+    let stopped = applied.iter().any(|a| a.result.stops());
     after.applied = Some(applied);
     print(&render_report(&after, g.output)?)?;
     Ok(if stopped { exit::REFUSED } else { after.exit_code() })

@@ -55,6 +55,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::unstarted_member::UnstartedMember,
     &checks::duplicate_peer_url::DuplicatePeerUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
+    &checks::client_url_unreachable::ClientUrlUnreachable,
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
     &checks::split_brain::SplitBrain,

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::endpoint::Endpoint;
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Remedy, Severity};
-use crate::model::{Health, Member, Snapshot};
+use crate::model::{Member, Snapshot};
 use crate::registry::{Check, CheckInfo};
 
 declare_check! {
@@ -60,7 +61,7 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
             let Some((url_a, socket)) = shared.first() else { continue };
             let (a, b) = (&snap.members[i], &snap.members[j]);
             let url_b = sockets[j].iter().find(|(_, k)| k == socket).map(|(u, _)| u.clone()).unwrap_or_default();
-            let suspect = suspect_of(a, b);
+            let suspect = suspect_of(snap, a, b);
             let mut f = Finding::new(
                 DuplicatePeerUrl::INFO.id,
                 Severity::Critical,
@@ -82,12 +83,13 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
     out
 }
 
-/// Of two members on one endpoint, the one that is not running (unstarted first, then
-/// unreachable); `None` when neither or both are.
-fn suspect_of<'a>(a: &'a Member, b: &'a Member) -> Option<&'a Member> {
-    let rank = |m: &Member| match m.health() {
-        Health::Unstarted => 2,
-        Health::Unreachable => 1,
+/// Of two members on one endpoint, the one that is not running (unstarted first, then one
+/// that does not answer); `None` when neither or both are. Judged on their states, so a member
+/// something proves alive is never the suspect.
+fn suspect_of<'a>(snap: &Snapshot, a: &'a Member, b: &'a Member) -> Option<&'a Member> {
+    let rank = |m: &Member| match crate::state::judge(snap, m).state {
+        MemberState::Unstarted => 2,
+        MemberState::Gone | MemberState::Down | MemberState::Unreachable | MemberState::Hung => 1,
         _ => 0,
     };
     match rank(a).cmp(&rank(b)) {
@@ -119,7 +121,7 @@ fn shared_names(snap: &Snapshot) -> Vec<Finding> {
             };
             let mut f = Finding::new(DuplicatePeerUrl::INFO.id, Severity::Warning, format!("name {name}"), message)
                 .with("members", ms.iter().map(|m| member_evidence(m)).collect::<Vec<_>>());
-            if let Some(s) = ms.iter().find(|m| m.health() != Health::Healthy) {
+            if let Some(s) = ms.iter().find(|m| crate::state::judge(snap, m).state != MemberState::Up) {
                 f = f.member(s.id, s.node.as_deref());
             }
             f

@@ -326,7 +326,7 @@ mod tests {
             detail: if ok { "200 v1.31.4+k3s1".into() } else { "503 apiserver disabled".into() },
         };
         snap.local = Some(LocalNode {
-            distribution: "k3s".into(),
+            distribution: crate::distribution::Distribution::K3s,
             source: "/var/lib/rancher/k3s/server/db/etcd/config".into(),
             member_name: Some(snap.members[1].name.clone()),
             service: Some("k3s".into()),
@@ -359,7 +359,7 @@ mod tests {
         );
         let plan = crate::plan::plan(&snap, &f);
         assert_eq!(plan.steps.len(), 1);
-        assert_eq!(plan.steps[0].action, crate::plan::action::SET_SERVER_URL);
+        assert_eq!(plan.steps[0].action, crate::plan::Action::SetServerUrl);
         assert!(plan.steps[0].automatic);
         // One voter already down: restarting this node's member too would lose quorum.
         let snap = local(&[healthy(1), healthy(2), down(3)], false, true);
