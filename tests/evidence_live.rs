@@ -238,3 +238,20 @@ fn a_survivor_without_quorum_stays_electing_after_the_full_wait() {
     assert!((3_000..4_500).contains(&wait) && took < Duration::from_secs(10), "waited {wait} ms, took {took:?}");
     assert_eq!(state(&s, id), MemberState::Electing);
 }
+
+#[test]
+fn timeouts_too_short_to_work_are_refused_before_anything_is_dialled() {
+    // issue 10 item 7: `--dial-timeout 0s` or `1ms` made healthy members look dead.
+    for (flag, value) in [("--dial-timeout", "0s"), ("--dial-timeout", "1ms"), ("--command-timeout", "50ms")] {
+        let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+            .env("ETCD_DOCTOR_NO_KUBE", "1")
+            .args(["--endpoints", "https://127.0.0.1:9", flag, value])
+            .output()
+            .expect("run doctor");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{flag} {value}: {err}");
+        assert!(err.contains("at least 100ms"), "{flag} {value}: {err}");
+    }
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor").args(["--dial-timeout", "2"]).output().expect("run doctor");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a unit is needed"), "{out:?}");
+}
