@@ -94,12 +94,13 @@ fn two_dead_of_three_is_refused_and_nothing_changes() {
     assert!(stderr.contains("refused"), "{stderr}");
     // Refused at client and peer URLs the two are proven down: quorum loss is proven and the
     // recovery (force-new-cluster last) is advised. Seen only at their client URLs (peer URLs
-    // not dialled) nothing proves it, and no data-losing advice may appear.
+    // not dialled) nothing proves it (and m0 may still claim leadership for an election
+    // timeout), so it is undecided and no data-losing advice may appear.
     let header = stdout.lines().next().unwrap_or_default();
     if header.contains("QUORUM LOST") {
         assert!(stdout.contains("--force-new-cluster") && stdout.contains("DATA LOSS"), "{stdout}");
     } else {
-        assert!(header.contains("could not decide whether quorum is lost"), "{stdout}");
+        assert!(header.contains("could not decide"), "{stdout}");
         assert!(!stdout.contains("--force-new-cluster"), "{stdout}");
     }
     assert!(stdout.contains("[manual]"), "{stdout}");
