@@ -74,6 +74,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let plan = match what {
                 None => report.plan.clone(),
                 Some(PlanKind::Restart) => etcd_doctor_checks::procedure::restart(&snap),
+                Some(PlanKind::RemoveMember { id }) => {
+                    let ids = member_ids(&snap, std::slice::from_ref(&id))?;
+                    plan::plan_with(&snap, &[], &ids)
+                }
                 Some(PlanKind::AddMember { name, peer_url }) => {
                     match etcd_doctor_checks::procedure::add_member(&snap, &name, &peer_url) {
                         Ok(p) => p,
@@ -142,9 +146,28 @@ fn diagnose_with(g: &Global, mode: &Mode) -> Result<(Snapshot, Report)> {
     let sel = Selection::new(&g.checks, &g.skip)?;
     let snap = collect_with(g, mode)?;
     let findings = registry::run_all(&snap, &sel);
-    let plan = plan::plan(&snap, &findings);
+    let removals = member_ids(&snap, &g.remove_member)?;
+    let plan = plan::plan_with(&snap, &findings, &removals);
     let report = Report::build(&snap, findings, plan);
     Ok((snap, report))
+}
+
+/// Member ids as the operator typed them (hex padded or not, or decimal), each resolved to the
+/// member of this snapshot it can stand for; one that names no member is kept, so the plan
+/// says so.
+fn member_ids(snap: &Snapshot, raw: &[String]) -> Result<Vec<etcd_doctor_checks::MemberId>> {
+    raw.iter()
+        .map(|s| {
+            let c = etcd_doctor_checks::MemberId::candidates(s).with_context(|| {
+                format!("--remove-member {s:?}: not a member id (hex as etcdctl prints it, or decimal)")
+            })?;
+            let known = c.iter().copied().find(|id| snap.member(*id).is_some());
+            Ok(match known {
+                Some(id) => id,
+                None => etcd_doctor_checks::MemberId::parse_lenient(s)?,
+            })
+        })
+        .collect()
 }
 
 fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {

@@ -49,7 +49,7 @@ pub enum Command {
     Checks,
     /// Write the fix plan (or an add-member / restart plan) with the state it was made from.
     #[command(
-        after_help = "Examples:\n  kubectl etcd-doctor plan -o yaml > plan.yaml\n  kubectl etcd-doctor plan add-member --name etcd-4 --peer-url https://10.0.0.14:2380 -o yaml > add.yaml\n  kubectl etcd-doctor plan restart"
+        after_help = "Examples:\n  kubectl etcd-doctor plan -o yaml > plan.yaml\n  kubectl etcd-doctor plan add-member --name etcd-4 --peer-url https://10.0.0.14:2380 -o yaml > add.yaml\n  kubectl etcd-doctor plan restart\n  kubectl etcd-doctor plan remove-member 8e9e05c52164694d -o yaml > remove.yaml"
     )]
     Plan {
         /// Which plan; the fix plan when omitted.
@@ -112,6 +112,13 @@ pub enum PlanKind {
     /// A rolling restart: followers first, the leader last, never more at once than the
     /// fault tolerance allows.
     Restart,
+    /// Remove a member you decided is gone for good (one that is down, unreachable or hung is
+    /// never removed on its own): planned through the same quorum check; never a member that
+    /// answers.
+    RemoveMember {
+        /// The member id as printed (hex, padded or not) or in decimal (`-w json`).
+        id: String,
+    },
 }
 
 /// Bundle subcommands.
@@ -219,6 +226,10 @@ pub struct Global {
     /// Do not ask before --fix or apply changes the cluster.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+    /// With --fix: also remove this member (repeatable), your decision for a member that is
+    /// down, unreachable or hung and will not come back; never done for a member that answers.
+    #[arg(long = "remove-member", global = true, value_name = "ID")]
+    pub remove_member: Vec<String>,
     /// Warn about certificates expiring within this time (7d and less is critical).
     #[arg(long, global = true, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub expiry_warning: Duration,

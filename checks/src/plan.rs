@@ -535,7 +535,11 @@ fn bring_back(dist: Option<crate::distribution::Distribution>, m: &Member, j: &J
     Step::manual(
         Some(m.id),
         reason,
-        format!("bring {} {} back: it is {}; {what}", role(m), m.label(), j.because()),
+        if j.state == MemberState::Alive {
+            format!("repair the client URL of {} {}: it is {}; {what}", role(m), m.label(), j.because())
+        } else {
+            format!("bring {} {} back: it is {}; {what}", role(m), m.label(), j.because())
+        },
         commands,
     )
 }
@@ -777,7 +781,11 @@ mod tests {
         for m in [down(5), unreachable(5), hung(5), alive(5), refused_client_only(5)] {
             let p = plan_of(&[healthy(1), healthy(2), healthy(3), healthy(4), m]);
             assert!(auto(&p).is_empty(), "{:?}", p.steps);
-            assert!(p.steps[0].description.starts_with("bring voter m5 (5) back"), "{}", p.steps[0].description);
+            let d = &p.steps[0].description;
+            assert!(
+                d.starts_with("bring voter m5 (5) back") || d.starts_with("repair the client URL of voter m5 (5)"),
+                "{d}"
+            );
             assert!(p.steps[0].commands.iter().any(|c| c.contains("--remove-member 5")), "{:?}", p.steps[0].commands);
         }
         let p = plan_of(&[healthy(1), healthy(2), healthy(3), healthy(4), down(5)]);

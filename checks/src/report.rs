@@ -240,6 +240,29 @@ mod tests {
     use crate::testing::*;
 
     #[test]
+    fn a_voter_whose_own_status_says_no_leader_is_never_shown_as_leader() {
+        // Voters 2 and 3 still name 1; 1 itself says it has no leader.
+        let snap = cluster(&[no_leader(1), healthy(2), healthy(3)]);
+        let r = Report::build(&snap, Vec::new(), Plan::default());
+        assert!(r.members.iter().all(|m| m.leader != Some(true)), "{:?}", r.members);
+        assert_eq!(r.members[1].state, MemberState::Electing);
+    }
+
+    #[test]
+    fn a_one_endpoint_capture_of_a_leader_has_an_undecided_tolerance_not_a_lost_quorum() {
+        let snap = cluster(&[healthy(1), unprobed(2), unprobed(3)]);
+        let r = Report::build(&snap, Vec::new(), Plan::default());
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        assert!(v["quorum"]["faultTolerance"].is_null(), "{}", v["quorum"]);
+        assert_eq!(
+            (v["quorum"]["healthyVotersMin"].as_u64(), v["quorum"]["healthyVotersMax"].as_u64()),
+            (Some(2), Some(3))
+        );
+        assert_eq!(v["quorum"]["healthyVoters"], 1);
+        assert_eq!(v["members"][0]["leader"], true);
+    }
+
+    #[test]
     fn json_has_the_contract_fields_and_hex_string_ids() {
         let snap = cluster(&[healthy(1), healthy(2), down(0x47dedf98ed15be6)]);
         let findings = run_all(&snap, &Selection::default());
@@ -267,6 +290,12 @@ mod tests {
         assert_eq!(m["reachable"], false);
         assert!(m["version"].is_null() && m["dbSizeBytes"].is_null() && m["node"].is_null());
         assert_eq!(v["members"][0]["leader"], true);
+        assert_eq!(m["state"], "down");
+        assert!(m["evidence"].as_array().is_some_and(|e| e.iter().any(|o| o["source"] == "peer-probe")), "{m}");
+        assert_eq!(v["members"][0]["state"], "up");
+        for k in ["healthyVotersMin", "healthyVotersMax"] {
+            assert!(v["quorum"][k].is_number(), "quorum.{k}");
+        }
         for k in ["voters", "quorum", "healthyVoters", "faultTolerance"] {
             assert!(v["quorum"][k].is_number(), "quorum.{k}");
         }

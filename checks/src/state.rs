@@ -209,7 +209,12 @@ pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
             );
             o.from = Some(l);
             ev.push(o);
-            state = MemberState::Electing;
+            // A leader that says it has none denies the claim (a learner after quorum loss still
+            // names the old leader). One that names another leader may only have been asked at
+            // another moment: noted, not judged.
+            if ls.leader.is_none() {
+                state = MemberState::Electing;
+            }
         }
         if state == MemberState::Electing {
             let waited = match snap.election_wait_ms {

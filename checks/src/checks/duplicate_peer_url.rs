@@ -74,8 +74,12 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
             .with("endpoint", socket)
             .with("members", [member_evidence(a), member_evidence(b)]);
             if let Some(s) = suspect {
-                // Only the one that is not running is ever proposed for removal.
-                f = f.member(s.id, s.node.as_deref()).remedy(Remedy::RemoveMember { member_id: s.id });
+                // Only the one that is not running is ever proposed for removal; the planner
+                // decides from its state whether that is automatic.
+                f = super::cite(
+                    f.member(s.id, s.node.as_deref()).remedy(Remedy::RemoveMember { member_id: s.id }),
+                    &crate::state::judge(snap, s),
+                );
             }
             out.push(f);
         }
