@@ -54,6 +54,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::stale_member::StaleMember,
     &checks::unstarted_member::UnstartedMember,
     &checks::duplicate_peer_url::DuplicatePeerUrl,
+    &checks::invalid_member_url::InvalidMemberUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
