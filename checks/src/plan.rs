@@ -106,7 +106,8 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
         .map(|m| Sim { id: m.id, learner: m.is_learner, healthy: m.health() == Health::Healthy })
         .collect();
     let mut steps: Vec<Step> = Vec::new();
-    if !quorum_ok(&state) {
+    // No member list (`--local` with no etcd answering) proves nothing about quorum.
+    if !snap.members.is_empty() && !quorum_ok(&state) {
         if snap.members.iter().any(|m| m.health() == Health::Unknown) {
             return Plan { fingerprint: fingerprint(snap), steps };
         }

@@ -220,6 +220,10 @@ fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
 
 /// `3 voters, quorum 2, 3 healthy, tolerates 1 failure`.
 pub fn quorum_line(q: &Quorum) -> String {
+    // No member list was read (`--local` with no etcd answering): nothing to count.
+    if q.voters == 0 && q.healthy_voters == 0 && q.unknown_voters == 0 {
+        return "no voters known: could not decide".to_string();
+    }
     let tol = match q.fault_tolerance {
         t if t < 0 => "QUORUM LOST".to_string(),
         1 => "tolerates 1 failure".to_string(),
