@@ -1,18 +1,17 @@
 //! Issue 10's "smaller misses", end to end on the built binary: a Kubespray node whose
 //! `ETCD_INITIAL_CLUSTER` names two members on one peer URL (offline and `--local` with no etcd
 //! answering), a docker-compose etcd0..etcd2 that is not Kubespray, a rolling restart that is no
-//! restart wave, and a peer URL with port 111111.
+//! restart wave (captured, and on real etcd members), and a peer URL with port 111111.
 
-#[allow(dead_code)]
-#[path = "support/pki.rs"]
-mod pki;
+mod support;
 
 use std::fs;
 use std::path::Path;
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use pki::{Kind, Pki};
 use serde_json::Value;
+use support::Cluster;
+use support::pki::{Kind, Pki};
 
 fn bundle(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles").join(name)
@@ -131,4 +130,25 @@ fn a_peer_url_with_port_111111_is_critical() {
     assert_eq!(f[0]["severity"], "critical");
     assert_eq!(f[0]["memberID"], "e1010f154a9f2968");
     assert_eq!(f[0]["evidence"]["url"], "http://10.40.0.14:111111");
+}
+
+#[test]
+fn a_real_rolling_restart_one_member_at_a_time_is_no_restart_wave() {
+    let mut c = Cluster::start(3);
+    // A store with a past, so the restarted members count as restarts, not a bootstrap.
+    c.put_keys("history", 1100);
+    // One at a time: each member is healthy again, and a moment passes, before the next stops.
+    for i in 0..3 {
+        c.restart_together(&[i]);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env("ETCD_DOCTOR_NO_KUBE", "1")
+        .args(c.tool_args())
+        .args(["-o", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(findings(&v, "restart-wave").is_empty(), "{v}");
+    assert_eq!(out.status.code(), Some(0), "{v}");
 }
