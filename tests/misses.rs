@@ -152,3 +152,26 @@ fn a_real_rolling_restart_one_member_at_a_time_is_no_restart_wave() {
     assert!(findings(&v, "restart-wave").is_empty(), "{v}");
     assert_eq!(out.status.code(), Some(0), "{v}");
 }
+
+#[test]
+fn a_real_etcd_accepts_peer_port_111111_and_the_doctor_flags_it_without_tripping() {
+    // etcd#7134 on real etcd 3.4: `member add` takes any run of digits as a port.
+    let mut c = Cluster::start(3);
+    let peer = format!("https://{}:111111", c.spare_address());
+    let id = c.member_add(&peer, false);
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env("ETCD_DOCTOR_NO_KUBE", "1")
+        .args(c.tool_args())
+        .args(["-o", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(2), "{}\n{v}", String::from_utf8_lossy(&out.stderr));
+    let f = findings(&v, "invalid-member-url");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(
+        (f[0]["severity"].as_str(), f[0]["memberID"].as_str()),
+        (Some("critical"), Some(format!("{id:x}").as_str()))
+    );
+    assert_eq!(f[0]["evidence"]["url"], peer.as_str());
+}
