@@ -175,3 +175,54 @@ fn a_real_etcd_accepts_peer_port_111111_and_the_doctor_flags_it_without_tripping
     );
     assert_eq!(f[0]["evidence"]["url"], peer.as_str());
 }
+
+#[test]
+fn a_lone_k3s_etcd_only_server_with_no_api_anywhere_is_critical() {
+    // k3s#7085: `cluster-init` + `disable-apiserver`, nothing joined; the API does not answer.
+    let c = Cluster::start(1);
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let data = r.join("var/lib/rancher/k3s");
+    let tls = data.join("server/tls/etcd");
+    fs::create_dir_all(&tls).expect("mkdir");
+    fs::copy(c.cacert(), tls.join("server-ca.crt")).expect("ca");
+    fs::copy(c.client_cert(), tls.join("client.crt")).expect("cert");
+    fs::copy(c.client_key(), tls.join("client.key")).expect("key");
+    let me = c.member(0);
+    fs::create_dir_all(data.join("server/db/etcd")).expect("mkdir");
+    fs::write(
+        data.join("server/db/etcd/config"),
+        format!("listen-client-urls: {}\nname: {}\n", me.client_url, me.name),
+    )
+    .expect("etcd config");
+    fs::create_dir_all(r.join("etc/rancher/k3s")).expect("mkdir");
+    fs::write(
+        r.join("etc/rancher/k3s/config.yaml"),
+        "cluster-init: true\ndisable-apiserver: true\ndisable-controller-manager: true\ndisable-scheduler: true\n",
+    )
+    .expect("config.yaml");
+    // The node's kubeconfig names its own API port, where no API answers.
+    let kubeconfig = r.join("k3s.yaml");
+    fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:9\n    insecure-skip-tls-verify: true\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n    token: x\n",
+    )
+    .expect("kubeconfig");
+    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
+        .env_remove("ETCD_DOCTOR_NO_KUBE")
+        .args(["--local", "--root"])
+        .arg(r)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-o", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}\n{v}");
+    let f = findings(&v, "join-endpoint-not-apiserver");
+    assert_eq!(f.len(), 1, "{v}");
+    let msg = f[0]["message"].as_str().unwrap_or_default();
+    assert_eq!(f[0]["severity"], "critical");
+    assert!(msg.contains("k3s#7085") && msg.contains("only etcd member") && msg.contains("k3s exits"), "{msg}");
+}
