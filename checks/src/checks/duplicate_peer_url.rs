@@ -227,12 +227,23 @@ fn initial_cluster_finding(
     if !from_list.is_empty() {
         commands.push(format!("# the member list has: {}{}", ic.key, from_list.join(",")));
     }
-    if local.distribution == "kubespray" {
-        commands.push(
+    // Who writes the line decides where it is fixed and how the change takes effect.
+    match local.distribution.as_str() {
+        "kubespray" => commands.push(
             "# Kubespray writes this line from the inventory: two hosts in the etcd group share an address (etcd_address / access_ip / ip); correct the inventory and rerun the etcd role".into(),
-        );
+        ),
+        "kubeadm" => commands.push(
+            "# the kubelet restarts the etcd static pod by itself once the manifest is saved (keep the backup outside /etc/kubernetes/manifests)".into(),
+        ),
+        "k3s" | "rke2" => commands.push(format!(
+            "# {} rewrites this file from the member list at every start: remove the stale member that holds this URL (kubectl delete node <node>, or the etcd.{}.cattle.io/remove=true annotation) instead of editing the file",
+            local.distribution, local.distribution
+        )),
+        _ => {}
     }
-    commands.push(format!("systemctl restart {}", local.service.as_deref().unwrap_or("etcd")));
+    if local.distribution != "kubeadm" {
+        commands.push(format!("systemctl restart {}", local.service.as_deref().unwrap_or("etcd")));
+    }
     let severity = if running { Severity::Warning } else { Severity::Critical };
     let mut f = Finding::new(DuplicatePeerUrl::INFO.id, severity, format!("initial cluster in {}", ic.file), message)
         .with("file", &ic.file)
@@ -379,5 +390,25 @@ mod tests {
             commands.iter().any(|c| c.contains("the member list has: ETCD_INITIAL_CLUSTER=m1=https://10.0.0.1:2380")),
             "{commands:?}"
         );
+    }
+
+    #[test]
+    fn the_fix_follows_who_writes_the_initial_cluster() {
+        let dup = "a=https://10.0.0.1:2380,b=https://10.0.0.1:2380";
+        let commands = |dist: &str, service: &str| {
+            let mut snap = cluster(&[]);
+            let mut l = spray_local(dup);
+            l.distribution = dist.into();
+            l.service = Some(service.into());
+            snap.local = Some(l);
+            match DuplicatePeerUrl.run(&snap).first().and_then(|f| f.remedy.clone()) {
+                Some(Remedy::Manual { commands, .. }) => commands.join("\n"),
+                other => panic!("manual remedy: {other:?}"),
+            }
+        };
+        let k3s = commands("k3s", "k3s");
+        assert!(k3s.contains("etcd.k3s.cattle.io/remove") && k3s.contains("systemctl restart k3s"), "{k3s}");
+        let kubeadm = commands("kubeadm", "kubelet");
+        assert!(kubeadm.contains("static pod") && !kubeadm.contains("systemctl restart"), "{kubeadm}");
     }
 }
