@@ -59,10 +59,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Check => {
-            let (_, report) = diagnose(g)?;
+            let (snap, report) = diagnose_with(g, &Mode { degrade_local: !g.fix, ..Default::default() })?;
             if !g.fix {
                 print(&render_report(&report, g.output)?)?;
-                return Ok(report.exit_code());
+                return Ok(unreached_exit(&snap, report.exit_code()));
             }
             if g.bundle.is_some() {
                 bail!("--fix needs a live cluster: a bundle is a read-only capture");
@@ -106,14 +106,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             if g.fix {
                 bail!("audit only reports; run `kubectl etcd-doctor --fix` to apply the plan");
             }
-            let mode = Mode { hashes: true, target_version };
-            let (_, mut report) = diagnose_with(g, &mode)?;
+            let mode = Mode { hashes: true, target_version, degrade_local: true };
+            let (snap, mut report) = diagnose_with(g, &mode)?;
             if pre_upgrade {
-                report.upgrade_ready =
-                    Some(report.findings.iter().all(|f| f.severity == etcd_doctor_checks::Severity::Info));
+                report.upgrade_ready = Some(
+                    !snap.members.is_empty()
+                        && report.findings.iter().all(|f| f.severity == etcd_doctor_checks::Severity::Info),
+                );
             }
             print(&render_report(&report, g.output)?)?;
-            Ok(report.exit_code())
+            Ok(unreached_exit(&snap, report.exit_code()))
         }
         Command::Bundle { what: BundleKind::Collect { dir } } => {
             if g.bundle.is_some() {
@@ -131,10 +133,28 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
 /// What a run collects beyond the default.
 #[derive(Default)]
 struct Mode {
+    /// `--local` with no etcd answering: report what the node's files say instead of failing.
+    degrade_local: bool,
     /// HashKV across members (`audit`): it reads the whole keyspace, so not on every check.
     hashes: bool,
     /// `audit --target-version`.
     target_version: Option<String>,
+}
+
+/// `--local` when no etcd endpoint answered: the report of the node's files was printed; a
+/// critical finding there (it says why etcd is down) sets the code, else it is still "could
+/// not run" (3), as the contract has it for no reachable endpoint.
+fn unreached_exit(snap: &Snapshot, code: i32) -> i32 {
+    let unreached = snap.source == etcd_doctor_checks::Source::Local
+        && snap.members.is_empty()
+        && snap.gaps.iter().any(|g| g.source == "etcd");
+    if unreached && code < 2 {
+        let _ =
+            writeln!(std::io::stderr(), "no etcd endpoint answered; the report above is what this node's files say");
+        exit::COULD_NOT_RUN
+    } else {
+        code
+    }
 }
 
 /// Collects and judges: the snapshot and its report (with the plan).
@@ -403,7 +423,18 @@ fn collect_inputs(g: &Global, mode: &Mode) -> Result<Snapshot> {
             };
             tokio::join!(ask_kube(), etcd)
         });
-        let (mut snap, handshakes) = e?;
+        let (mut snap, handshakes) = match e {
+            Ok(x) => x,
+            // On a node, etcd that does not answer is often etcd that refuses to start (an
+            // ETCD_INITIAL_CLUSTER with a duplicate URL): the node's own files still say why, so
+            // the run degrades to a report of them with the failure as a gap.
+            Err(err) if local.is_some() && mode.degrade_local => {
+                let mut s = Snapshot::new(etcd_doctor_checks::Source::Local, OffsetDateTime::now_utc());
+                s.gaps.push(etcd_doctor_checks::Gap::new("etcd", format!("{err:#}")));
+                (s, Vec::new())
+            }
+            Err(err) => return Err(err),
+        };
         let mut set = CertSet::default();
         set.layout(inputs.layout);
         for f in &inputs.files {

@@ -208,8 +208,9 @@ pub struct Global {
     /// its metrics do not show; default: the metric, the status, else etcd's 2 GiB.
     #[arg(long, global = true, value_name = "BYTES", value_parser = crate::duration::parse_bytes)]
     pub quota_bytes: Option<i64>,
-    /// Members whose processes started within this window count as restarted together.
-    #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    /// How long a restarted member needs before it counts for quorum again: voters whose
+    /// processes started closer together than this were down at the same moment.
+    #[arg(long, global = true, default_value = "1s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub restart_window: Duration,
     /// Read captured etcdctl output from DIR instead of asking etcd (offline).
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoints")]

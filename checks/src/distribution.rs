@@ -17,7 +17,7 @@ pub enum Distribution {
     K3s,
     /// RKE2 embedded etcd.
     Rke2,
-    /// Kubespray systemd etcd (members etcd1..N).
+    /// Kubespray systemd etcd (`/etc/etcd.env`, certificates from make-ssl-etcd.sh).
     Kubespray,
     /// kops with etcd-manager.
     Kops,
@@ -71,14 +71,11 @@ pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
     {
         return Some((Distribution::Kops, format!("member {} is named and addressed as etcd-manager does", m.name)));
     }
-    // Kubespray names members etcd1..etcdN by inventory position.
-    let started: Vec<_> = snap.members.iter().filter(|m| !m.name.is_empty()).collect();
-    if !started.is_empty()
-        && started.iter().all(|m| {
-            m.name.strip_prefix("etcd").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        })
-    {
-        return Some((Distribution::Kubespray, "members are named etcd1..etcdN, as Kubespray names them".into()));
+    // Kubespray's own certificates: make-ssl-etcd.sh names them etcd-member-<host>,
+    // etcd-admin-<host>, etcd-node-<host> (files member-<host>.pem, admin-<host>.pem). Member
+    // names etcd1..etcdN alone never decide: docker-compose and hand-made clusters use them too.
+    if let Some(why) = kubespray_certs(snap) {
+        return Some((Distribution::Kubespray, why));
     }
     if let Some(p) = snap.etcd_pods.as_deref().and_then(|p| p.first()) {
         return Some((Distribution::Kubeadm, format!("etcd runs as kubeadm's static pod {} (component=etcd)", p.name)));
@@ -87,6 +84,27 @@ pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
         return Some((Distribution::Kubeadm, format!("node {} has kubeadm annotations", n.name)));
     }
     None
+}
+
+/// Kubespray's certificate layout among the certificates seen, as a reason.
+fn kubespray_certs(snap: &Snapshot) -> Option<String> {
+    let certs = snap.certs.as_ref()?;
+    let by_subject = |subject: &str| {
+        let s: String = subject.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        ["cn=etcd-member-", "cn=etcd-admin-", "cn=etcd-node-"].iter().any(|p| s.contains(p))
+    };
+    if let Some(p) = certs.presented.iter().find(|p| p.chain.first().is_some_and(|c| by_subject(&c.subject))) {
+        return Some(format!("{} presents a certificate named as Kubespray's make-ssl-etcd.sh names them", p.url));
+    }
+    let file_name = |path: &str| {
+        let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        ["member-", "admin-", "node-"].iter().any(|p| name.starts_with(p)) && name.ends_with(".pem")
+    };
+    certs
+        .files
+        .iter()
+        .find(|f| file_name(&f.path) && f.certs.first().is_some_and(|c| by_subject(&c.subject)))
+        .map(|f| format!("{} is a certificate made by Kubespray's make-ssl-etcd.sh", f.path))
 }
 
 #[cfg(test)]
@@ -125,12 +143,37 @@ mod tests {
         let mut spray = cluster(&[healthy(1), healthy(2)]);
         spray.members[0].name = "etcd1".into();
         spray.members[1].name = "etcd2".into();
+        // Names alone: a docker-compose etcd1..etcdN is not Kubespray.
+        assert_eq!(d(&spray), None);
+        let mut member_pem = crate::cert::CertFile {
+            path: "pki/etcd1/member-node1.pem".into(),
+            roles: vec![crate::cert::CertRole::Server],
+            from: "bundle".into(),
+            member: None,
+            certs: vec![cert_info("etcd-member-node1", &["10.0.0.1"])],
+            key_path: None,
+            key_matches: None,
+            error: None,
+        };
+        spray.certs = Some(crate::cert::Certs { files: vec![member_pem.clone()], ..Default::default() });
         assert_eq!(d(&spray), Some(Distribution::Kubespray));
+        // A file of that name with some other subject is not Kubespray's.
+        member_pem.certs = vec![cert_info("etcd-1", &["10.0.0.1"])];
+        spray.certs = Some(crate::cert::Certs { files: vec![member_pem], ..Default::default() });
+        assert_eq!(d(&spray), None);
         let mut kops = cluster(&[healthy(1)]);
         kops.members[0].name = "etcd-a".into();
         kops.members[0].peer_urls = vec!["https://etcd-a.internal.k8s.example.com:2380".into()];
         assert_eq!(d(&kops), Some(Distribution::Kops));
         assert_eq!(d(&cluster(&[healthy(1)])), None);
+        // Issue 10: a docker-compose etcd0..etcd2 over http was labelled Kubespray.
+        let mut compose = cluster(&[healthy(1), healthy(2), healthy(3)]);
+        for (i, m) in compose.members.iter_mut().enumerate() {
+            m.name = format!("etcd{i}");
+            m.peer_urls = vec![format!("http://etcd{i}:2380")];
+            m.client_urls = vec![format!("http://etcd{i}:2379")];
+        }
+        assert_eq!(d(&compose), None);
         let mut local = cluster(&[healthy(1)]);
         local.certs = Some(crate::cert::Certs { layout: Some(Distribution::Kubeadm), ..Default::default() });
         assert_eq!(d(&local), Some(Distribution::Kubeadm));

@@ -232,7 +232,8 @@ pub fn plan_with(snap: &Snapshot, findings: &[Finding], operator_removals: &[Mem
     let q = Quorum::of_judged(snap, &judged);
     let dist = crate::distribution::detect(snap).map(|d| d.0);
     let mut steps: Vec<Step> = Vec::new();
-    if q.lost() {
+    // No member list (`--local` with no etcd answering) proves nothing about quorum.
+    if !snap.members.is_empty() && q.lost() {
         steps.extend(recovery_steps(snap, &judged, dist));
         return numbered(snap, steps);
     }

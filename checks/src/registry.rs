@@ -54,6 +54,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::stale_member::StaleMember,
     &checks::unstarted_member::UnstartedMember,
     &checks::duplicate_peer_url::DuplicatePeerUrl,
+    &checks::invalid_member_url::InvalidMemberUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
     &checks::client_url_unreachable::ClientUrlUnreachable,
     &checks::learner_pending::LearnerPending,

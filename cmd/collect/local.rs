@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use etcd_doctor_checks::CertRole::{self, *};
 use etcd_doctor_checks::distribution::Distribution;
-use etcd_doctor_checks::node_local::LocalNode;
+use etcd_doctor_checks::node_local::{InitialCluster, LocalNode};
 
 use super::certs::FileSpec;
 use super::rancher;
@@ -189,6 +189,7 @@ pub fn node_facts(root: &Path) -> Result<Option<LocalNode>> {
             join_probe: None,
             candidates: Vec::new(),
             files: files.read,
+            initial_cluster: None,
         }));
     }
     Ok(None)
@@ -231,6 +232,15 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .or(files.member_name.clone());
+    let initial_cluster = config.as_ref().and_then(|c| c.get("initial-cluster")?.as_str()).map(|v| {
+        let text = std::fs::read_to_string(&etcd_config).unwrap_or_default();
+        InitialCluster {
+            value: v.to_string(),
+            file: node_path(root, &etcd_config),
+            key: "initial-cluster:".into(),
+            line: line_of(&text, |l| l.starts_with("initial-cluster:")),
+        }
+    });
     let from = if config.is_some() {
         format!("{} {}", flavor.dist, etcd_config.display())
     } else {
@@ -264,6 +274,7 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
             join_probe: None,
             candidates: Vec::new(),
             files: files.read,
+            initial_cluster,
         },
         api_tls: ca.map(|ca| ApiTlsFiles { ca, identity }),
         member: name,
@@ -362,6 +373,15 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
     let member = flag(&args, "--name").map(str::to_string);
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
     let mut l = Local::from_file(root, Distribution::Kubeadm, manifest, "kubelet", member, client);
+    l.node.initial_cluster = flag(&args, "--initial-cluster").map(|v| {
+        let text = std::fs::read_to_string(manifest).unwrap_or_default();
+        InitialCluster {
+            value: v.to_string(),
+            file: node_path(root, manifest),
+            key: "--initial-cluster".into(),
+            line: line_of(&text, |l| l.trim_start().trim_start_matches("- ").starts_with("--initial-cluster")),
+        }
+    });
     let m = "kubeadm etcd.yaml";
     l.add(at(root, ca), None, &[ClientCa, ServerCa], format!("{m} --trusted-ca-file"), true);
     l.add(server.0, Some(server.1), &[Server], format!("{m} --cert-file"), true);
@@ -472,8 +492,8 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
     );
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
-    let mut l =
-        Local::from_file(root, Distribution::Kubespray, env, "etcd", get("ETCD_NAME").map(str::to_string), client);
+    let mut l = Local::from_file(root, Distribution::Kubespray, env, "etcd", get("ETCD_NAME").map(str::to_string), client);
+    l.node.initial_cluster = env_initial_cluster(&text, &node_path(root, env));
     l.peer_ca = Some(peer_ca.clone());
     l.peer_pair = Some(peer.clone());
     let e = "/etc/etcd.env";
@@ -488,9 +508,46 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
     Ok(l)
 }
 
+/// `ETCD_INITIAL_CLUSTER=...` of an env file (Kubespray's `/etc/etcd.env`, a distro's
+/// `/etc/default/etcd`), with its line; the last assignment wins, as in a shell.
+fn env_initial_cluster(text: &str, file: &str) -> Option<InitialCluster> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (k, v) = l.trim().trim_start_matches("export ").split_once('=')?;
+            (k.trim() == "ETCD_INITIAL_CLUSTER").then(|| InitialCluster {
+                value: v.trim().trim_matches(['"', '\'']).to_string(),
+                file: file.to_string(),
+                key: "ETCD_INITIAL_CLUSTER=".into(),
+                line: i + 1,
+            })
+        })
+        .filter(|ic| !ic.value.is_empty())
+        .last()
+}
+
+/// The 1-based line of the first line that matches, 0 when none does.
+fn line_of(text: &str, pred: impl Fn(&str) -> bool) -> usize {
+    text.lines().position(pred).map(|i| i + 1).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kubespray_env_gives_its_initial_cluster_with_the_line() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let env = "# Ansible managed\nETCD_DATA_DIR=/var/lib/etcd\nETCD_ADVERTISE_CLIENT_URLS=https://10.0.0.3:2379\nETCD_INITIAL_CLUSTER_STATE=existing\nETCD_INITIAL_CLUSTER=etcd1=https://10.0.0.1:2380,etcd2=https://10.0.0.2:2380,etcd3=https://10.0.0.2:2380\nETCD_NAME=etcd3\n";
+        std::fs::create_dir_all(d.path().join("etc")).expect("mkdir");
+        std::fs::write(d.path().join("etc/etcd.env"), env).expect("write");
+        let l = discover(d.path()).expect("kubespray found");
+        let ic = l.node.initial_cluster.expect("initial cluster read");
+        assert_eq!((ic.file.as_str(), ic.key.as_str(), ic.line), ("/etc/etcd.env", "ETCD_INITIAL_CLUSTER=", 5));
+        assert_eq!(ic.entries().len(), 3);
+        assert_eq!(l.node.member_name.as_deref(), Some("etcd3"));
+        assert!(env_initial_cluster("ETCD_INITIAL_CLUSTER=\"\"\n", "/x").is_none());
+    }
 
     #[test]
     fn k3s_layout_gives_loopback_and_the_etcd_client_pair() {

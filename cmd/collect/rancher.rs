@@ -65,11 +65,14 @@ pub fn at(root: &Path, p: &str) -> PathBuf {
 /// ones are errors naming the file.
 pub fn read(root: &Path, f: Flavor) -> Result<ServerFiles> {
     let mut out = ServerFiles { data_dir: format!("/var/lib/rancher/{}", f.dist), ..Default::default() };
-    // 1. The service env file.
+    // 1. The service env files, in the order the units read them (K3s's installer writes
+    // `<unit>.service.env`; RKE2's unit reads /etc/default, /etc/sysconfig and the `.env` beside
+    // the unit in /usr/local/lib/systemd/system); a later one wins.
     for env in [
         format!("/etc/systemd/system/{}.service.env", f.service),
         format!("/etc/default/{}", f.service),
         format!("/etc/sysconfig/{}", f.service),
+        format!("/usr/local/lib/systemd/system/{}.env", f.service),
     ] {
         let Some(text) = read_opt(root, &env)? else { continue };
         out.read.push(env.clone());
@@ -296,6 +299,30 @@ mod tests {
         assert!(f.etcd_only);
         let j = f.join.expect("join");
         assert_eq!((j.url.as_str(), j.key.as_str(), j.line), ("https://10.0.0.9:6443", "--server", 6));
+    }
+
+    #[test]
+    fn rke2_reads_rke2_url_beside_its_unit_and_its_execstart() {
+        let d = tree(&[
+            ("/usr/local/lib/systemd/system/rke2-server.env", "HOME=/root\nRKE2_URL=https://10.0.0.5:9345\n"),
+            ("/etc/rancher/rke2/config.yaml", "disable-apiserver: true\n"),
+        ]);
+        let f = read(d.path(), RKE2).expect("read");
+        let j = f.join.expect("join");
+        assert_eq!((j.url.as_str(), j.key.as_str(), j.line), ("https://10.0.0.5:9345", "RKE2_URL=", 2));
+        assert!(f.etcd_only);
+        // K3S_URL means nothing to RKE2.
+        let d = tree(&[("/etc/default/rke2-server", "K3S_URL=https://10.0.0.5:6443\n")]);
+        assert!(read(d.path(), RKE2).expect("read").join.is_none());
+        // The unit's arguments win, as for K3s.
+        let unit = "[Service]\nExecStart=/usr/local/bin/rke2 server --server https://10.0.0.9:9345\n";
+        let d = tree(&[
+            ("/usr/local/lib/systemd/system/rke2-server.service", unit),
+            ("/etc/rancher/rke2/config.yaml", "server: https://10.0.0.2:9345\n"),
+        ]);
+        let j = read(d.path(), RKE2).expect("read").join.expect("join");
+        assert_eq!((j.url.as_str(), j.key.as_str()), ("https://10.0.0.9:9345", "--server"));
+        assert!(j.file.ends_with("rke2-server.service"));
     }
 
     #[test]

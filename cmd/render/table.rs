@@ -224,6 +224,10 @@ fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
 /// the voters not proven unhealthy are fewer than a quorum); otherwise, when the evidence leaves
 /// it open, "could not decide" and which voters are not proven either way.
 pub fn quorum_line(q: &Quorum, members: &[MemberRow]) -> String {
+    // No member list was read (`--local` with no etcd answering): nothing to count.
+    if q.voters == 0 {
+        return "no voters known: could not decide".to_string();
+    }
     let head = format!("{} voters, quorum {}", q.voters, q.quorum);
     let tolerates = |t: i64| if t == 1 { "tolerates 1 failure".to_string() } else { format!("tolerates {t} failures") };
     if q.lost() {

@@ -2,7 +2,9 @@
 //! (scheme and host case, trailing slash, default port, a host name and the IP it stands
 //! for). etcd only rejects exact repeats ("Peer URLs already exists"), so `https://localhost:2380`
 //! beside `https://127.0.0.1:2380` is accepted — and one of the two can never start. Also
-//! two started members with one name, which K3s refuses on rejoin ("duplicate node name").
+//! two started members with one name, which K3s refuses on rejoin ("duplicate node name"); and
+//! a node's own initial cluster naming two members on one peer URL, which etcd refuses to start
+//! with ("initial cluster ... has duplicate url").
 
 use std::collections::BTreeMap;
 
@@ -28,6 +30,7 @@ impl Check for DuplicatePeerUrl {
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = shared_peer_endpoints(snap);
         out.extend(shared_names(snap));
+        out.extend(initial_cluster_duplicates(snap));
         out
     }
 }
@@ -142,6 +145,129 @@ fn node_part(name: &str) -> &str {
     }
 }
 
+/// `--local` / a bundle's `local/`: this node's `ETCD_INITIAL_CLUSTER` (or `--initial-cluster`)
+/// names two members on one peer URL. etcd refuses to bootstrap or join with it ("initial
+/// cluster ... has duplicate url", exact spellings) — often a Kubespray inventory where two
+/// hosts got one address — and the node then answers nothing, so this is the finding that
+/// says why when no endpoint answers.
+fn initial_cluster_duplicates(snap: &Snapshot) -> Vec<Finding> {
+    let Some(local) = &snap.local else { return Vec::new() };
+    let Some(ic) = &local.initial_cluster else { return Vec::new() };
+    let entries = ic.entries();
+    let socket = |u: &str| -> Vec<String> {
+        Endpoint::parse(u)
+            .map(|e| e.sockets(&snap.host_addrs).into_iter().map(|(h, p)| format!("{h}:{}", p.unwrap_or(0))).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for i in 0..entries.len() {
+        for j in i + 1..entries.len() {
+            let ((na, ua), (nb, ub)) = (&entries[i], &entries[j]);
+            // One member may list several peer URLs; two names on one URL is the fault.
+            if na == nb {
+                continue;
+            }
+            let exact = ua.trim_end_matches('/') == ub.trim_end_matches('/');
+            let (sa, sb) = (socket(ua), socket(ub));
+            let Some(shared) = sa.iter().find(|s| sb.contains(s)).cloned().or_else(|| exact.then(|| ua.clone())) else {
+                continue;
+            };
+            out.push(initial_cluster_finding(snap, local, ic, (na, ua), (nb, ub), &shared, exact));
+        }
+    }
+    out
+}
+
+fn initial_cluster_finding(
+    snap: &Snapshot,
+    local: &crate::node_local::LocalNode,
+    ic: &crate::node_local::InitialCluster,
+    a: (&String, &String),
+    b: (&String, &String),
+    shared: &str,
+    exact: bool,
+) -> Finding {
+    let at = if ic.line > 0 { format!("{} line {}", ic.file, ic.line) } else { ic.file.clone() };
+    let me = local.member_name.as_deref().and_then(|n| snap.members.iter().find(|m| m.name == n));
+    let running = me.is_some_and(|m| crate::state::judge(snap, m).state == crate::evidence::MemberState::Up);
+    let effect = if exact {
+        "etcd refuses to bootstrap or join with it (\"initial cluster ... has duplicate url\")"
+    } else {
+        "only one process can listen there, so one of the two can never run"
+    };
+    let when = if running {
+        "; this member runs on existing data, which ignores the initial cluster, so it bites on the next join or rebuild"
+    } else {
+        ""
+    };
+    let message = format!(
+        "{} ({}) names {}={} and {}={}: two members on one peer endpoint {shared}; {effect}{when}",
+        ic.key.trim_end_matches(['=', ':']),
+        at,
+        a.0,
+        a.1,
+        b.0,
+        b.1
+    );
+    // The member list, when it was read, says which URL each member really has. This node's
+    // member, added but never started, has no name there: when it is the only such member and
+    // this node's name is not taken, it is that one (as `member add` printed the line).
+    let unstarted: Vec<&crate::model::Member> = snap.members.iter().filter(|m| m.is_unstarted()).collect();
+    let mine = local.member_name.as_deref().filter(|n| !snap.members.iter().any(|m| m.name == *n));
+    let from_list: Vec<String> = snap
+        .members
+        .iter()
+        .filter_map(|m| {
+            let name = match (m.is_unstarted(), mine) {
+                (false, _) => m.name.as_str(),
+                (true, Some(n)) if unstarted.len() == 1 => n,
+                (true, _) => return None,
+            };
+            m.peer_urls.first().map(|u| format!("{name}={u}"))
+        })
+        .collect();
+    let mut commands = vec![format!(
+        "# in {at}: give {} and {} each its own peer URL (the one its etcd advertises with --initial-advertise-peer-urls)",
+        a.0, b.0
+    )];
+    if !from_list.is_empty() {
+        commands.push(format!("# the member list has: {}{}", ic.key, from_list.join(",")));
+    }
+    // Who writes the line decides where it is fixed and how the change takes effect.
+    match local.distribution.as_str() {
+        "kubespray" => commands.push(
+            "# Kubespray writes this line from the inventory: two hosts in the etcd group share an address (etcd_address / access_ip / ip); correct the inventory and rerun the etcd role".into(),
+        ),
+        "kubeadm" => commands.push(
+            "# the kubelet restarts the etcd static pod by itself once the manifest is saved (keep the backup outside /etc/kubernetes/manifests)".into(),
+        ),
+        "k3s" | "rke2" => commands.push(format!(
+            "# {} rewrites this file from the member list at every start: remove the stale member that holds this URL (kubectl delete node <node>, or the etcd.{}.cattle.io/remove=true annotation) instead of editing the file",
+            local.distribution, local.distribution
+        )),
+        _ => {}
+    }
+    if local.distribution != crate::distribution::Distribution::Kubeadm {
+        commands.push(format!("systemctl restart {}", local.service.as_deref().unwrap_or("etcd")));
+    }
+    let severity = if running { Severity::Warning } else { Severity::Critical };
+    let mut f = Finding::new(DuplicatePeerUrl::INFO.id, severity, format!("initial cluster in {}", ic.file), message)
+        .with("file", &ic.file)
+        .with("key", &ic.key)
+        .with("line", ic.line)
+        .with("entries", [format!("{}={}", a.0, a.1), format!("{}={}", b.0, b.1)])
+        .with("endpoint", shared)
+        .with("identicalSpelling", exact)
+        .remedy(Remedy::Manual {
+            description: format!("give every member its own peer URL in {}, then restart this node's etcd", ic.file),
+            commands,
+        });
+    if let Some(m) = me {
+        f = f.member(m.id, m.node.as_deref());
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +342,79 @@ mod tests {
         let mut b = healthy(2);
         b.name = "etcd-b".into();
         assert!(DuplicatePeerUrl.run(&cluster(&[a, b])).is_empty());
+    }
+
+    fn spray_local(value: &str) -> crate::node_local::LocalNode {
+        crate::node_local::LocalNode {
+            distribution: "kubespray".into(),
+            source: "/etc/etcd.env".into(),
+            member_name: Some("etcd3".into()),
+            service: Some("etcd".into()),
+            initial_cluster: Some(crate::node_local::InitialCluster {
+                value: value.into(),
+                file: "/etc/etcd.env".into(),
+                key: "ETCD_INITIAL_CLUSTER=".into(),
+                line: 14,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_initial_cluster_with_two_members_on_one_url_is_critical_even_with_no_member_list() {
+        // --local on a node whose etcd refuses to start: nothing answered, the file still speaks.
+        let mut snap = cluster(&[]);
+        snap.local =
+            Some(spray_local("etcd1=https://10.0.0.1:2380,etcd2=https://10.0.0.2:2380,etcd3=https://10.0.0.2:2380"));
+        let f = DuplicatePeerUrl.run(&snap);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Critical);
+        let m = &f[0].message;
+        assert!(m.contains("/etc/etcd.env line 14") && m.contains("etcd2=https://10.0.0.2:2380"), "{m}");
+        assert!(m.contains("duplicate url"), "{m}");
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual remedy: {f:?}") };
+        assert!(
+            commands.iter().any(|c| c.contains("inventory"))
+                && commands.last().is_some_and(|c| c == "systemctl restart etcd")
+        );
+    }
+
+    #[test]
+    fn one_member_with_two_urls_and_distinct_urls_are_silent_and_a_running_member_is_a_warning() {
+        let mut snap = cluster(&[healthy(1), healthy(2), healthy(3)]);
+        snap.local = Some(spray_local("m1=https://10.0.0.1:2380,m1=https://10.0.9.1:2380,m2=https://10.0.0.2:2380"));
+        assert!(DuplicatePeerUrl.run(&snap).is_empty());
+        let mut l = spray_local("m1=https://10.0.0.1:2380,m2=https://LOCALHOST:2380,m3=https://127.0.0.1:2380");
+        l.member_name = Some("m3".into());
+        snap.local = Some(l);
+        let f = DuplicatePeerUrl.run(&snap);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Warning, "m3 runs on existing data");
+        assert!(f[0].message.contains("next join"), "{}", f[0].message);
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual remedy: {f:?}") };
+        assert!(
+            commands.iter().any(|c| c.contains("the member list has: ETCD_INITIAL_CLUSTER=m1=https://10.0.0.1:2380")),
+            "{commands:?}"
+        );
+    }
+
+    #[test]
+    fn the_fix_follows_who_writes_the_initial_cluster() {
+        let dup = "a=https://10.0.0.1:2380,b=https://10.0.0.1:2380";
+        let commands = |dist: &str, service: &str| {
+            let mut snap = cluster(&[]);
+            let mut l = spray_local(dup);
+            l.distribution = dist.into();
+            l.service = Some(service.into());
+            snap.local = Some(l);
+            match DuplicatePeerUrl.run(&snap).first().and_then(|f| f.remedy.clone()) {
+                Some(Remedy::Manual { commands, .. }) => commands.join("\n"),
+                other => panic!("manual remedy: {other:?}"),
+            }
+        };
+        let k3s = commands("k3s", "k3s");
+        assert!(k3s.contains("etcd.k3s.cattle.io/remove") && k3s.contains("systemctl restart k3s"), "{k3s}");
+        let kubeadm = commands("kubeadm", "kubelet");
+        assert!(kubeadm.contains("static pod") && !kubeadm.contains("systemctl restart"), "{kubeadm}");
     }
 }

@@ -1,9 +1,16 @@
-//! `join-endpoint-not-apiserver`: a K3s/RKE2 etcd-only server whose `server` URL (or K3S_URL)
-//! points at another node that serves no Kubernetes API. Such a node joined fine, but after an
-//! outage its agent cannot reach an apiserver through that address and it stays NotReady
-//! ("apiserver disabled", k3s#11311, k3s#11425). Fixed in the load-balancer failover of k3s
-//! PR #11319 (v1.32.0+k3s1, v1.31.3+k3s1, v1.30.7+k3s1); pointing `server` at a node that
+//! `join-endpoint-not-apiserver`: a K3s/RKE2 etcd-only server whose `server` URL (or
+//! K3S_URL / RKE2_URL) points at another node that serves no Kubernetes API. Such a node joined
+//! fine, but after an outage its agent cannot reach an apiserver through that address and it
+//! stays NotReady ("apiserver disabled", k3s#11311, k3s#11425). Fixed in the load-balancer
+//! failover of k3s PR #11319 and its backports: v1.32.0+k3s1, v1.31.3+k3s1 (k3s#11320),
+//! v1.30.7+k3s1 (k3s#11321), v1.29.11+k3s1 (k3s#11322, validated on release-1.29 on 2024-11-29,
+//! the branch that became v1.29.11 with PR #11370); the 1.28 backport (k3s#11323) was never
+//! released. RKE2 versions track K3s (v1.29.11+rke2r1 …). Pointing `server` at a node that
 //! serves the API fixes it on any version.
+//!
+//! Also a lone etcd-only server with no API server anywhere: K3s exits every 15 minutes
+//! ("Tunnel watches failed to wait for apiserver ready ... apiserver disabled", k3s#7085) until a
+//! server with the API joins it.
 
 use crate::declare_check;
 use crate::endpoint::{Endpoint, HostKey};
@@ -30,6 +37,7 @@ impl Check for JoinEndpointNotApiserver {
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out: Vec<Finding> = local_finding(snap).into_iter().collect();
+        out.extend(lone_etcd_only(snap));
         // The node-local finding is the better one for this node: it was probed, not inferred.
         let this_node = (!out.is_empty())
             .then(|| snap.local.as_ref().and_then(|l| l.member_name.clone()))
@@ -59,18 +67,14 @@ impl Check for JoinEndpointNotApiserver {
                 continue;
             }
             let severity = if n.ready == Some(true) { Severity::Warning } else { Severity::Critical };
-            let rke2 = n.annotations.keys().any(|k| k.starts_with("rke2.io/"));
-            let port = if rke2 { 9345 } else { 6443 };
+            let names = Names::of(
+                n.annotations.keys().any(|k| k.starts_with("rke2.io/") || k.starts_with("etcd.rke2.cattle.io/")),
+            );
             let better = api_nodes
                 .iter()
-                .find_map(|a| a.addresses.first().map(|ip| format!("https://{ip}:{port}")))
-                .unwrap_or_else(|| format!("https://<a control-plane node>:{port}"));
-            let (dist, svc) = if rke2 { ("rancher/rke2", "rke2-server") } else { ("rancher/k3s", "k3s") };
-            let file = if from_env {
-                format!("/etc/systemd/system/{svc}.service.env (K3S_URL)")
-            } else {
-                format!("/etc/{dist}/config.yaml or a file in /etc/{dist}/config.yaml.d/ (server:)")
-            };
+                .find_map(|a| a.addresses.first().map(|ip| format!("https://{ip}:{}", names.port)))
+                .unwrap_or_else(|| format!("https://<a control-plane node>:{}", names.port));
+            let file = names.where_set(from_env);
             let mut message = format!(
                 "etcd-only node {} joins through {url}, which is node {}: it serves no Kubernetes API, so after an outage {} cannot reconnect and stays NotReady",
                 n.name, target.name, n.name
@@ -78,20 +82,18 @@ impl Check for JoinEndpointNotApiserver {
             if n.ready != Some(true) {
                 message.push_str(" (it is NotReady now)");
             }
-            let hint = if old_k3s(&n.kubelet_version) {
-                format!(
-                    "; its version {} predates the load-balancer failover fix (v1.32.0+k3s1, v1.31.3+k3s1, v1.30.7+k3s1): upgrade too",
-                    n.kubelet_version
-                )
-            } else {
-                String::new()
-            };
-            message.push_str(&hint);
+            if let Some(hint) = fix_hint(&n.kubelet_version) {
+                message.push_str("; ");
+                message.push_str(&hint);
+            }
             out.push(
                 Finding::new(Self::INFO.id, severity, format!("node {}", n.name), message)
                     .with("node", &n.name)
                     .with("joinURL", &url)
-                    .with("joinURLFrom", if from_env { "node-env K3S_URL" } else { "node-args --server" })
+                    .with(
+                        "joinURLFrom",
+                        if from_env { format!("node-env {}", names.url_env) } else { "node-args --server".into() },
+                    )
                     .with("targetNode", &target.name)
                     .with("targetRoles", &target.roles)
                     .with("kubeletVersion", &n.kubelet_version)
@@ -102,7 +104,7 @@ impl Check for JoinEndpointNotApiserver {
                         ),
                         commands: vec![
                             format!("# on {}: in {file}, replace {url} with {better}", n.name),
-                            format!("systemctl restart {svc}"),
+                            format!("systemctl daemon-reload && systemctl restart {}", names.service),
                         ],
                     }),
             );
@@ -131,10 +133,16 @@ fn local_finding(snap: &Snapshot) -> Option<Finding> {
     let severity = if ready == Some(true) { Severity::Warning } else { Severity::Critical };
     let service = local.service.clone().unwrap_or_else(|| "k3s".into());
     let who = node.clone().or_else(|| local.member_name.clone()).unwrap_or_else(|| "this node".into());
-    let message = format!(
+    let names = Names::of(local.distribution == crate::distribution::Distribution::Rke2);
+    let mut message = format!(
         "etcd-only node {who} joins through {} ({} line {}), which answered GET /version with {}: it serves no Kubernetes API, so after an outage this node cannot reconnect and stays NotReady",
         join.url, join.file, join.line, probe.detail
     );
+    let version = node.as_deref().and_then(|n| snap.node(n)).map(|n| n.kubelet_version.clone()).unwrap_or_default();
+    if let Some(hint) = fix_hint(&version) {
+        message.push_str("; ");
+        message.push_str(&hint);
+    }
     let mut f = Finding::new(JoinEndpointNotApiserver::INFO.id, severity, format!("node {who}"), message)
         .with("joinURL", &join.url)
         .with("joinURLFile", &join.file)
@@ -160,7 +168,7 @@ fn local_finding(snap: &Snapshot) -> Option<Finding> {
             ),
             commands: vec![
                 format!("# in {} line {}: replace {} with a control-plane node's URL", join.file, join.line, join.url),
-                "kubectl etcd-doctor --local --fix --server-url https://<control-plane node>:6443".into(),
+                format!("kubectl etcd-doctor --local --fix --server-url https://<control-plane node>:{}", names.port),
             ],
         }),
     };
@@ -213,26 +221,130 @@ fn join_url(n: &Node) -> Option<(String, bool)> {
         .map(|u| (u, true))
 }
 
-/// K3s older than the releases with the load-balancer failover fix (k3s PR #11319).
-fn old_k3s(version: &str) -> bool {
-    if !version.contains("k3s") {
-        return false;
+/// What K3s and RKE2 call things, for the hints.
+struct Names {
+    /// `k3s` or `rke2`.
+    dist: &'static str,
+    /// The server's systemd unit.
+    service: &'static str,
+    /// The env variable that sets `--server`.
+    url_env: &'static str,
+    /// The port a join URL uses (RKE2's supervisor listens on 9345).
+    port: u16,
+}
+
+impl Names {
+    fn of(rke2: bool) -> Names {
+        if rke2 {
+            Names { dist: "rke2", service: "rke2-server", url_env: "RKE2_URL", port: 9345 }
+        } else {
+            Names { dist: "k3s", service: "k3s", url_env: "K3S_URL", port: 6443 }
+        }
     }
-    let v = version.trim_start_matches('v');
-    let mut parts = v.split(['.', '+']);
-    let (Some(maj), Some(min), Some(patch)) = (parts.next(), parts.next(), parts.next()) else { return false };
-    let (Ok(maj), Ok(min), Ok(patch)) = (maj.parse::<u32>(), min.parse::<u32>(), patch.parse::<u32>()) else {
-        return false;
+
+    /// Where the join URL may be set: the unit's ExecStart wins over config.yaml (and its
+    /// drop-ins), which win over the env file. `curl -sfL https://get.k3s.io | sh -s - server
+    /// --server URL` writes the URL into ExecStart, so config.yaml alone is not enough.
+    fn where_set(&self, from_env: bool) -> String {
+        let unit = format!("/etc/systemd/system/{}.service", self.service);
+        if from_env {
+            format!(
+                "the {} line of /etc/systemd/system/{}.service.env (or /etc/default/{}, /etc/sysconfig/{}), unless {unit} ExecStart or /etc/rancher/{}/config.yaml sets --server/server:, which win",
+                self.url_env, self.service, self.service, self.service, self.dist
+            )
+        } else {
+            format!(
+                "the unit's ExecStart in {unit} (installs with `sh -s - server --server URL` put it there, and unit arguments win), else /etc/rancher/{d}/config.yaml or a file in /etc/rancher/{d}/config.yaml.d/ (server:)",
+                d = self.dist
+            )
+        }
+    }
+}
+
+/// The first release per minor with the load-balancer fix (k3s#11311, PR #11319; backports
+/// k3s#11320 1.31, k3s#11321 1.30, k3s#11322 1.29). RKE2 versions track K3s. 1.28 never got it
+/// (k3s#11323 open), nor did anything older.
+const FIXED: [(u64, u64); 4] = [(29, 11), (30, 7), (31, 3), (32, 0)];
+
+/// A K3s or RKE2 version that predates the fix, as a hint naming the release to go to; `None`
+/// for fixed versions and for anything that is not a K3s/RKE2 version.
+fn fix_hint(version: &str) -> Option<String> {
+    let v = version.trim();
+    let suffix = if v.contains("+k3s") {
+        "+k3s1"
+    } else if v.contains("+rke2") {
+        "+rke2r1"
+    } else {
+        return None;
     };
+    let (maj, min, patch) = super::version_of(v)?;
     if maj != 1 {
-        return false;
+        return None;
     }
-    match min {
-        m if m >= 32 => false,
-        31 => patch < 3,
-        30 => patch < 7,
-        _ => true,
+    let first = |(m, p): (u64, u64)| format!("v1.{m}.{p}{suffix}");
+    match FIXED.iter().find(|(m, _)| *m == min) {
+        Some(&(m, p)) if patch < p => Some(format!(
+            "its version {v} predates the load-balancer failover fix, which 1.{m} got in {}: upgrade to it or later too",
+            first((m, p))
+        )),
+        Some(_) => None,
+        None if min > FIXED[FIXED.len() - 1].0 => None,
+        None => Some(format!(
+            "its version {v} predates the load-balancer failover fix, and no 1.{min} release has it: upgrade to {} or later too",
+            first(FIXED[0])
+        )),
     }
+}
+
+/// `--local` on a K3s/RKE2 etcd-only server that started the cluster (no join URL), is the only
+/// etcd member, and whose Kubernetes API was asked and did not answer: nothing serves the API
+/// for it, and K3s exits every 15 minutes waiting for one (k3s#7085). A node list cannot show
+/// this (reading one proves an API answered), so only the node's own view can.
+fn lone_etcd_only(snap: &Snapshot) -> Vec<Finding> {
+    let Some(local) = snap.local.as_ref().filter(|l| l.is_rancher() && l.etcd_only) else { return Vec::new() };
+    // A join URL or a candidate that serves the API is an API server.
+    let joined_api = local.join_probe.as_ref().is_some_and(|p| p.serves_api) || local.api_candidate().is_some();
+    // Asked and not answered; "not asked", no kubeconfig, 401 or 403 prove nothing (or an API).
+    let unanswered = snap.gaps.iter().find(|g| {
+        g.source == "kubernetes"
+            && (g.reason.starts_with("cannot list nodes at") || g.reason.contains("did not answer the node list"))
+    });
+    let others = snap.members.iter().filter(|m| Some(&m.name) != local.member_name.as_ref()).count();
+    let Some(gap) = unanswered else { return Vec::new() };
+    if local.join.is_some() || joined_api || others > 0 || snap.nodes.is_some() {
+        return Vec::new();
+    }
+    let names = Names::of(local.distribution == crate::distribution::Distribution::Rke2);
+    let who = local.member_name.clone().unwrap_or_else(|| "this node".into());
+    let why = format!(
+        "etcd-only server {who} started this cluster (no server: or {} set), is its only etcd member, and its Kubernetes API did not answer ({}): no server that serves the API has joined it (inferred: a --disable-etcd server is no etcd member; if one joined, this node cannot reach it either)",
+        names.url_env, gap.reason
+    );
+    vec![lone_finding(local.distribution == crate::distribution::Distribution::Rke2, Severity::Critical, format!("node {who}"), why, vec![who])]
+}
+
+fn lone_finding(rke2: bool, severity: Severity, subject: String, why: String, servers: Vec<String>) -> Finding {
+    let n = Names::of(rke2);
+    let message = format!(
+        "{why}; {} exits every 15 minutes (\"Tunnel watches failed to wait for apiserver ready ... apiserver disabled\", k3s#7085), taking etcd down each time; an etcd-only server is not meant to run alone: join a server that serves the API",
+        n.service
+    );
+    Finding::new(JoinEndpointNotApiserver::INFO.id, severity, subject, message)
+        .with("etcdOnlyServers", &servers)
+        .with("distribution", n.dist)
+        .remedy(Remedy::Manual {
+            description: format!(
+                "join a control-plane server to it (with the API; --disable-etcd if it should hold no etcd), or drop --disable-apiserver on this one; run {} with its agent (not --disable-agent)",
+                n.dist
+            ),
+            commands: vec![
+                format!(
+                    "# on a new server: /etc/rancher/{}/config.yaml with server: https://<this node>:{}, token: <the cluster token>, disable-etcd: true",
+                    n.dist, n.port
+                ),
+                format!("systemctl enable --now {}", n.service),
+            ],
+        })
 }
 
 #[cfg(test)]
@@ -340,6 +452,7 @@ mod tests {
             join_probe: Some(probe("https://10.0.0.21:6443", serves)),
             candidates: if candidate { vec![probe("https://10.0.0.31:6443", true)] } else { Vec::new() },
             files: Vec::new(),
+            initial_cluster: None,
         });
         snap
     }
@@ -377,10 +490,91 @@ mod tests {
     }
 
     #[test]
-    fn versions_with_the_failover_fix() {
-        assert!(old_k3s("v1.30.6+k3s1") && old_k3s("v1.29.9+k3s1") && old_k3s("v1.31.2+k3s1"));
-        assert!(
-            !old_k3s("v1.30.7+k3s1") && !old_k3s("v1.31.3+k3s1") && !old_k3s("v1.32.0+k3s1") && !old_k3s("v1.32.3")
-        );
+    fn version_hints_know_each_minors_fix_and_rke2() {
+        for fixed in [
+            "v1.29.11+k3s1",
+            "v1.29.15+k3s1",
+            "v1.30.7+k3s1",
+            "v1.31.3+k3s1",
+            "v1.32.0+k3s1",
+            "v1.33.1+k3s1",
+            "v1.29.11+rke2r1",
+            "v1.32.3",
+        ] {
+            assert_eq!(fix_hint(fixed), None, "{fixed}");
+        }
+        let h = fix_hint("v1.29.10+k3s1").unwrap_or_default();
+        assert!(h.contains("v1.29.11+k3s1"), "{h}");
+        assert!(fix_hint("v1.31.2+k3s1").unwrap_or_default().contains("v1.31.3+k3s1"));
+        assert!(fix_hint("v1.30.6+rke2r1").unwrap_or_default().contains("v1.30.7+rke2r1"));
+        let old = fix_hint("v1.28.15+k3s1").unwrap_or_default();
+        assert!(old.contains("no 1.28 release") && old.contains("v1.29.11+k3s1"), "{old}");
+    }
+
+    #[test]
+    fn rke2_nodes_are_told_rke2_url_its_service_and_config_and_the_unit_execstart() {
+        let mut snap = split_cluster(r#"["server","--disable-apiserver"]"#, "{}", false);
+        let Some(nodes) = snap.nodes.as_mut() else { panic!("nodes") };
+        for n in nodes.iter_mut() {
+            let args = n.annotations.remove("k3s.io/node-args").unwrap_or_default();
+            n.annotations.insert("rke2.io/node-args".into(), args);
+            n.annotations.remove("k3s.io/node-env");
+            n.kubelet_version = "v1.29.9+rke2r1".into();
+        }
+        nodes[1].annotations.insert("rke2.io/node-env".into(), r#"{"RKE2_URL":"https://10.0.0.21:9345"}"#.into());
+        let f = JoinEndpointNotApiserver.run(&snap);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.contains("v1.29.11+rke2r1"), "{}", f[0].message);
+        assert_eq!(f[0].evidence.get("joinURLFrom").and_then(|v| v.as_str()), Some("node-env RKE2_URL"));
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual remedy") };
+        let all = commands.join("\n");
+        assert!(all.contains("RKE2_URL") && !all.contains("K3S_URL"), "{all}");
+        assert!(all.contains("https://10.0.0.31:9345") && all.contains("rke2-server"), "{all}");
+        assert!(all.contains("/etc/rancher/rke2/config.yaml") && all.contains("ExecStart"), "{all}");
+        // From the args: the unit's ExecStart is named first (it wins over config.yaml).
+        let args = r#"["server","--server","https://10.0.0.21:6443","--disable-apiserver","true"]"#;
+        let f = JoinEndpointNotApiserver.run(&split_cluster(args, "{}", false));
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual remedy") };
+        assert!(commands[0].contains("ExecStart in /etc/systemd/system/k3s.service"), "{commands:?}");
+    }
+
+    #[test]
+    fn a_lone_etcd_only_server_without_any_api_is_said_so() {
+        // k3s#7085: cluster-init, --disable-apiserver, nothing else; the API does not answer.
+        let mut snap = cluster(&[healthy(1)]);
+        snap.members[0].name = "etcd-1-0d481970".into();
+        let refused = "cannot list nodes at https://127.0.0.1:6443/: 503 apiserver disabled";
+        snap.gaps.push(crate::Gap::new("kubernetes", refused));
+        snap.local = Some(LocalNode {
+            distribution: "k3s".into(),
+            member_name: Some("etcd-1-0d481970".into()),
+            service: Some("k3s".into()),
+            etcd_only: true,
+            ..Default::default()
+        });
+        let f = JoinEndpointNotApiserver.run(&snap);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Critical);
+        let m = &f[0].message;
+        assert!(m.contains("every 15 minutes") && m.contains("k3s#7085") && m.contains("apiserver disabled"), "{m}");
+        let Some(Remedy::Manual { commands, .. }) = &f[0].remedy else { panic!("manual remedy") };
+        assert!(commands[0].contains("disable-etcd: true"), "{commands:?}");
+        // Not asked, or no kubeconfig: nothing is known about the API.
+        for reason in ["not asked (--no-kube)", "no kubeconfig found (KUBECONFIG, ~/.kube/config)"] {
+            let mut s = snap.clone();
+            s.gaps = vec![crate::Gap::new("kubernetes", reason)];
+            assert!(JoinEndpointNotApiserver.run(&s).is_empty(), "{reason}");
+        }
+        // A second etcd member: another server joined it.
+        let mut two = snap.clone();
+        two.members.push(healthy(2));
+        assert!(JoinEndpointNotApiserver.run(&two).is_empty());
+        // RKE2 says rke2-server.
+        let mut rke2 = snap.clone();
+        if let Some(l) = rke2.local.as_mut() {
+            l.distribution = "rke2".into();
+        }
+        let f = JoinEndpointNotApiserver.run(&rke2);
+        assert!(f[0].message.contains("rke2-server exits") && f[0].message.contains("RKE2_URL"), "{}", f[0].message);
     }
 }

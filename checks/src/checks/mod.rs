@@ -11,6 +11,7 @@ pub mod db_near_quota;
 pub mod duplicate_peer_url;
 pub mod fragmented_db;
 pub mod hash_mismatch;
+pub mod invalid_member_url;
 pub mod join_endpoint_not_apiserver;
 pub mod learner_pending;
 pub mod no_leader;

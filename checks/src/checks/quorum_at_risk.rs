@@ -57,6 +57,10 @@ impl Check for QuorumAtRisk {
                     voters().map(|(m, j)| serde_json::json!({"member": m.id, "state": j.state})).collect::<Vec<_>>(),
                 )
         };
+        // No member list at all (`--local` with no etcd answering): nothing is known.
+        if snap.members.is_empty() {
+            return vec![finding(Severity::Info, "could not decide: no member list was read (see gaps)".into())];
+        }
         if q.voters == 0 {
             return vec![finding(Severity::Critical, "the member list has no voting member".into())];
         }
