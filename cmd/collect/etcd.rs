@@ -354,8 +354,9 @@ const ELECTION_WAIT: Duration = Duration::from_secs(3);
 const RELOOK_EVERY: Duration = Duration::from_millis(250);
 
 /// The URL to ask voter `i` again at, when it answered without a leader, or follows a leader
-/// that refused or hung at every client URL and whose peer listener did not answer either
-/// (killed a moment ago: its followers notice only after an election timeout).
+/// that refused at every client URL and whose peer listener did not answer either (killed a
+/// moment ago: its followers notice only after an election timeout). A hung leader is not
+/// waited for: its followers still count as up, and a paused process may resume.
 fn relook_url(members: &[Member], attempts: &[Vec<Attempt>], peers: &PeerDials, i: usize) -> Option<String> {
     if members[i].is_learner {
         return None;
@@ -363,9 +364,7 @@ fn relook_url(members: &[Member], attempts: &[Vec<Attempt>], peers: &PeerDials, 
     let (url, s) = attempts[i].iter().rev().find_map(|a| a.result.as_ref().ok().map(|s| (&a.endpoint, s)))?;
     let Some(leader) = s.leader else { return Some(url.clone()) };
     let j = members.iter().position(|m| m.id == leader)?;
-    let failed = |a: &Attempt| {
-        a.result.as_ref().err().is_some_and(|e| matches!(Failure::classify(e), Failure::Refused | Failure::Hung))
-    };
+    let failed = |a: &Attempt| a.result.as_ref().err().is_some_and(|e| Failure::classify(e) == Failure::Refused);
     let dead_client = !attempts[j].is_empty() && attempts[j].iter().all(failed);
     let peer_answers = peers.get(j).and_then(Option::as_ref).is_some_and(|p| p.iter().any(|r| r.result.is_ok()));
     (dead_client && !peer_answers).then(|| url.clone())
