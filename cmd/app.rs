@@ -283,9 +283,17 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
         bail!("apply needs a live cluster: a bundle is a read-only capture");
     }
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
-    let doc: PlanFile = serde_yaml_ng::from_str(&text).with_context(|| {
-        format!("cannot parse plan file {} (made by `kubectl etcd-doctor plan -o yaml`?)", file.display())
-    })?;
+    let doc: PlanFile = fix::plan_input::read(&text, file)?;
+    let unknown = doc.unknown_step_members();
+    if !unknown.is_empty() {
+        let named: Vec<String> = unknown.iter().map(|(n, id)| format!("step {n} names member {id}")).collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "refused: {}, which is not in the plan's recorded state; nothing was changed (was the plan edited? make a new one)",
+            named.join(", ")
+        );
+        return Ok(exit::REFUSED);
+    }
     let snap = collect(g)?;
     match doc.check_against(&snap) {
         Err(changes) => {

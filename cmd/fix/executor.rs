@@ -376,7 +376,7 @@ impl<E: Etcd> Executor<'_, E> {
                     step,
                     Outcome::Refused,
                     format!(
-                        "member {id} ({}) answers at {url} (etcd {}, {leader}): a member that answers is never removed; nothing was changed",
+                        "member {id} ({}) answers again at {url} (etcd {}, {leader}): a member that answers is never removed; nothing was changed",
                         target.name, s.version
                     ),
                 ),
@@ -426,7 +426,7 @@ impl<E: Etcd> Executor<'_, E> {
                 applied(
                     step,
                     Outcome::Done,
-                    format!("removed member {id} ({}); the leader's member list confirms it", target.name),
+                    format!("removed member {id} ({}); the leader's fresh member list confirms it", target.name),
                 ),
                 false,
             ),
@@ -434,7 +434,9 @@ impl<E: Etcd> Executor<'_, E> {
                 applied(
                     step,
                     Outcome::Done,
-                    format!("the reply was lost ({e}), but the leader's member list shows member {id} removed"),
+                    format!(
+                        "the reply was lost ({e}), but a fresh member list from the leader shows member {id} removed"
+                    ),
                 ),
                 false,
             ),

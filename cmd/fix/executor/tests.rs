@@ -190,7 +190,7 @@ fn a_dead_member_is_removed_and_the_leader_confirms_it() {
     let fake = Fake::new(&[1, 2, 3], &[1, 2]);
     let r = run(&fake, vec![removal(1, 3)]);
     assert_eq!(outcomes(&r), vec![(1, Outcome::Done)], "{r:?}");
-    assert!(r.applied[0].message.contains("leader's member list confirms"), "{r:?}");
+    assert!(r.applied[0].message.contains("leader's fresh member list confirms"), "{r:?}");
     assert_eq!(fake.sent(), vec!["remove 3"]);
 }
 
@@ -218,7 +218,7 @@ fn a_member_that_answers_again_is_refused_and_nothing_is_sent() {
     let fake = Fake::new(&[1, 2, 3], &[1, 2, 3]);
     let r = run(&fake, vec![removal(1, 3)]);
     assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
-    assert!(r.applied[0].message.contains("answers at https://10.0.0.3:2379"), "{r:?}");
+    assert!(r.applied[0].message.contains("answers again at https://10.0.0.3:2379"), "{r:?}");
     assert!(fake.sent().is_empty());
 }
 
