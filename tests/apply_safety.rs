@@ -129,3 +129,22 @@ fn sigint_during_fix_finishes_the_step_reports_it_and_exits_4() {
     assert_eq!(c.member_list().len(), 4);
     assert_eq!(c.verify_keys("sig", 100), 100);
 }
+
+#[test]
+fn a_peer_listener_answers_tls_while_running_and_not_when_stopped_or_hung() {
+    let mut c = Cluster::start(3);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let answers =
+        |url: &str| rt.block_on(etcd_doctor::etcd::peer::answers(url, Duration::from_secs(2), Duration::from_secs(2)));
+    let running = c.member(1).peer_url.clone();
+    let said = answers(&running);
+    assert!(said.as_deref().is_some_and(|s| s.contains("TLS")), "{said:?}");
+    // SIGSTOPped: the kernel accepts TCP, TLS never answers.
+    let hung = c.member(2).peer_url.clone();
+    c.pause(2);
+    assert_eq!(answers(&hung), None);
+    c.resume(2);
+    // Stopped: TCP is refused.
+    c.kill(1);
+    assert_eq!(answers(&running), None);
+}
