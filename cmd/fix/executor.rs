@@ -178,8 +178,23 @@ impl<E: Etcd> Executor<'_, E> {
     }
 
     /// The member list as the leader answers it: the leader has applied every committed
-    /// membership change, a follower may not have yet.
-    async fn leader_list(&self) -> Result<MemberList, EtcdError> {
+    /// membership change, a follower may not have yet. The leader seen before the act is asked
+    /// first (when its status still says it leads), so a member that times out is not probed on
+    /// every try; otherwise every member is asked again to find the leader.
+    async fn leader_list(&self, before: &Seen) -> Result<MemberList, EtcdError> {
+        if let Some(l) = before.leader() {
+            for u in before.member(l).map(|m| m.client_urls.clone()).unwrap_or_default() {
+                let still_leads = self.etcd.status(&u).await.is_ok_and(|s| s.member_id == l && s.leader == Some(l));
+                if !still_leads {
+                    continue;
+                }
+                if let Ok(list) = self.etcd.member_list_at(&u).await
+                    && list.answered_by.is_none_or(|a| a == l)
+                {
+                    return Ok(list);
+                }
+            }
+        }
         let seen = self.look().await?;
         let Some(leader) = seen.leader() else {
             return Err(EtcdError::NoLeader("no voter answered with a leader".into()));
@@ -204,10 +219,10 @@ impl<E: Etcd> Executor<'_, E> {
     /// Asks the leader's member list until `done` holds, within `verify_within`: `Ok(true)`
     /// confirmed, `Ok(false)` the leader's list still says otherwise at the end, `Err` no list
     /// from the leader could be had.
-    async fn confirm(&self, done: impl Fn(&MemberList) -> bool) -> Result<bool, EtcdError> {
+    async fn confirm(&self, before: &Seen, done: impl Fn(&MemberList) -> bool) -> Result<bool, EtcdError> {
         let deadline = Instant::now() + self.verify_within;
         loop {
-            let r = self.leader_list().await;
+            let r = self.leader_list(before).await;
             match &r {
                 Ok(l) if done(l) => return Ok(true),
                 _ if Instant::now() >= deadline => return r.map(|_| false),
@@ -421,7 +436,7 @@ impl<E: Etcd> Executor<'_, E> {
             );
         }
         // Whatever the reply, the leader's member list says what happened.
-        match (self.confirm(|l| !l.members.iter().any(|m| m.id == id)).await, reply) {
+        match (self.confirm(&seen, |l| !l.members.iter().any(|m| m.id == id)).await, reply) {
             (Ok(true), Reply::Ok) => (
                 applied(
                     step,
@@ -515,7 +530,8 @@ impl<E: Etcd> Executor<'_, E> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            return match (self.confirm(|l| l.members.iter().any(|x| x.id == m.id && !x.is_learner)).await, reply) {
+            return match (self.confirm(&seen, |l| l.members.iter().any(|x| x.id == m.id && !x.is_learner)).await, reply)
+            {
                 (Ok(true), Reply::Ok) => {
                     applied(step, Outcome::Done, format!("promoted {} ({}) to a voter", m.id, m.name))
                 }
@@ -577,9 +593,9 @@ impl<E: Etcd> Executor<'_, E> {
             let unhealthy = matches!(&reply, Reply::Err(e) if e.to_string().contains("unhealthy cluster"));
             // "unhealthy cluster" is a refusal: no need to wait out the verification bound.
             let confirmed = if unhealthy {
-                self.leader_list().await.map(|l| has_url(&l).is_some())
+                self.leader_list(&seen).await.map(|l| has_url(&l).is_some())
             } else {
-                self.confirm(|l| has_url(l).is_some()).await
+                self.confirm(&seen, |l| has_url(l).is_some()).await
             };
             let after = match confirmed {
                 Ok(found) => found,
