@@ -15,12 +15,11 @@ use crate::collect::certs::{CertSet, FileSpec};
 use crate::collect::tls_probe::ProbeTls;
 use crate::collect::{bundle, etcd, tls::TlsFiles};
 use crate::exit;
-use crate::fix::executor::{Executor, Via};
+use crate::fix::executor::Executor;
 use crate::fix::{self};
 use crate::render;
 use etcd_doctor_checks::CertRole;
 use etcd_doctor_checks::plan_file::{self, PlanFile};
-use etcd_doctor_checks::report::Applied;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -229,17 +228,21 @@ fn refuse(g: &Global, mut report: Report, why: &str) -> Result<i32> {
     Ok(exit::REFUSED)
 }
 
-/// Runs the executor, collects again, and reports what was applied and what is left.
+/// Runs the executor, collects again, and reports what was applied and what is left. SIGINT
+/// or SIGTERM stops the run after the current step (a second one quits at once); what was done
+/// is still printed and reported, with exit code 4.
 fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
     let step_delay = match std::env::var("ETCD_DOCTOR_STEP_DELAY") {
         Ok(v) => crate::duration::parse(&v).map_err(|e| anyhow::anyhow!("ETCD_DOCTOR_STEP_DELAY: {e}"))?,
         Err(_) => std::time::Duration::ZERO,
     };
-    let node = g
-        .local
-        .then(|| crate::fix::executor::NodeSide { root: g.root.clone(), restart_command: g.restart_command.clone() });
     let rt = runtime()?;
-    let applied: Vec<Applied> = if exec_mode(g) {
+    let stop = {
+        let _in = rt.enter();
+        fix::stop_on_signal().context("cannot watch for SIGINT and SIGTERM")?
+    };
+    let run_on = |etcd: &dyn RunPlan| etcd.run_plan(&rt, g, step_delay, stop.clone(), plan);
+    let run = if exec_mode(g) {
         let k = crate::collect::kube::KubeTarget {
             kubeconfig: g.kubeconfig.clone(),
             context: g.context.clone(),
@@ -250,26 +253,71 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
                 crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
             find_exec(g, client).await
         })?;
-        let ex = Executor { target: Via::Exec(&exec), step_delay, wait_learner: g.wait_learner, node };
-        rt.block_on(ex.run(plan))
+        run_on(&exec)
     } else {
-        let target = target(g)?;
-        let ex = Executor { target: Via::Grpc(&target), step_delay, wait_learner: g.wait_learner, node };
-        rt.block_on(ex.run(plan))
+        run_on(&target(g)?)
     };
+    if run.interrupted {
+        let next = run.applied.len() + 1;
+        let _ = writeln!(
+            std::io::stderr(),
+            "interrupted: stopped before automatic step {next}; the steps before it are done and verified. Run again to continue: it lists the members before acting"
+        );
+    }
     if g.output == Output::Table {
         let mut text = String::from("\nAPPLIED\n");
-        for a in &applied {
+        for a in &run.applied {
             text.push_str(&format!("  {}. {}: {}\n", a.n, a.result, a.message));
+        }
+        if run.interrupted {
+            text.push_str("  interrupted: no further step was started\n");
         }
         text.push_str("\nAFTER\n");
         print(&text)?;
     }
     let (_, mut after) = diagnose(g)?;
-    let stopped = applied.iter().any(|a| a.result.stops());
-    after.applied = Some(applied);
+    let stopped = run.interrupted || run.applied.iter().any(|a| a.result.stops());
+    after.applied = Some(run.applied);
     print(&render_report(&after, g.output)?)?;
     Ok(if stopped { exit::REFUSED } else { after.exit_code() })
+}
+
+/// The executor over either client (the trait has async methods, so it is not object-safe;
+/// this small one is).
+trait RunPlan {
+    fn run_plan(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        g: &Global,
+        step_delay: std::time::Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+        plan: &plan::Plan,
+    ) -> crate::fix::executor::Run;
+}
+
+impl<E: crate::etcd::Etcd> RunPlan for E {
+    fn run_plan(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        g: &Global,
+        step_delay: std::time::Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+        plan: &plan::Plan,
+    ) -> crate::fix::executor::Run {
+        let node = g.local.then(|| crate::fix::executor::NodeSide {
+            root: g.root.clone(),
+            restart_command: g.restart_command.clone(),
+        });
+        let ex = Executor {
+            etcd: self,
+            step_delay,
+            wait_learner: g.wait_learner,
+            verify_within: fix::VERIFY_WITHIN,
+            node,
+            stop: Some(stop),
+        };
+        rt.block_on(ex.run(plan))
+    }
 }
 
 /// `apply -f`: refuse a plan made for another state, else run it.
@@ -278,9 +326,17 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
         bail!("apply needs a live cluster: a bundle is a read-only capture");
     }
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
-    let doc: PlanFile = serde_yaml_ng::from_str(&text).with_context(|| {
-        format!("cannot parse plan file {} (made by `kubectl etcd-doctor plan -o yaml`?)", file.display())
-    })?;
+    let doc: PlanFile = fix::plan_input::read(&text, file)?;
+    let unknown = doc.unknown_step_members();
+    if !unknown.is_empty() {
+        let named: Vec<String> = unknown.iter().map(|(n, id)| format!("step {n} names member {id}")).collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "refused: {}, which is not in the plan's recorded state; nothing was changed (was the plan edited? make a new one)",
+            named.join(", ")
+        );
+        return Ok(exit::REFUSED);
+    }
     let snap = collect(g)?;
     match doc.check_against(&snap) {
         Err(changes) => {
@@ -476,8 +532,8 @@ fn exec_mode(g: &Global) -> bool {
 }
 
 /// The etcd pod to run etcdctl in, or an error that says what to pass instead.
-async fn find_exec(g: &Global, client: kube::Client) -> Result<crate::collect::pod_exec::ExecTarget> {
-    crate::collect::pod_exec::ExecTarget::find(client, g.dial_timeout, g.command_timeout).await.map_err(|why| {
+async fn find_exec(g: &Global, client: kube::Client) -> Result<crate::etcd::exec::ExecTarget> {
+    crate::etcd::exec::ExecTarget::find(client, g.dial_timeout, g.command_timeout).await.map_err(|why| {
         anyhow::anyhow!(
             "no etcd endpoint given, and etcd cannot be reached through the Kubernetes API ({why}). Pass --endpoints, --cacert, --cert and --key ({})",
             crate::collect::tls::PATH_HINT

@@ -113,6 +113,16 @@ impl PlanFile {
         }
     }
 
+    /// Member ids the steps name that the plan's own recorded state does not hold (an edited
+    /// or mistyped plan): such a plan is refused, whatever the live cluster says.
+    pub fn unknown_step_members(&self) -> Vec<(usize, MemberId)> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.member_id.map(|id| (s.n, id)))
+            .filter(|(_, id)| !self.state.iter().any(|m| m.id == *id))
+            .collect()
+    }
+
     /// The plan inside.
     pub fn plan(&self) -> Plan {
         Plan { fingerprint: self.fingerprint.clone(), steps: self.steps.clone() }
@@ -218,6 +228,18 @@ pub fn describe_changes(before: &[MemberState], now: &[MemberState]) -> Vec<Stri
 mod tests {
     use super::*;
     use crate::testing::*;
+
+    #[test]
+    fn step_ids_outside_the_recorded_state_are_named() {
+        let snap = cluster(&[healthy(1), healthy(2), down(3)]);
+        let mut doc = PlanFile::new(&snap, &Plan::default());
+        doc.steps = vec![
+            Step::manual(Some(MemberId(3)), "x", String::new(), Vec::new()),
+            Step::manual(Some(MemberId(0x1111)), "x", String::new(), Vec::new()),
+        ];
+        doc.steps[1].n = 2;
+        assert_eq!(doc.unknown_step_members(), vec![(2, MemberId(0x1111))]);
+    }
 
     #[test]
     fn fingerprint_is_order_independent_and_changes_with_membership_or_reachability() {

@@ -80,7 +80,7 @@ pub async fn hashes(t: &Target, snap: &mut Snapshot) {
     let asks = answered(snap);
     let results = futures::future::join_all(asks.iter().map(|(id, u)| async move {
         let fut = async {
-            let mut c = t.client(u).await?;
+            let mut c = t.client(u).await.map_err(|e| e.to_string())?;
             let r = c.hash_kv(rev).await.map_err(|e| crate::collect::etcd_error_line(&e))?;
             Ok::<HashKv, String>(HashKv {
                 member_id: r.header().map(|h| MemberId(h.member_id())).unwrap_or(*id),

@@ -29,12 +29,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use etcd_doctor_checks::endpoint::{Endpoint, EndpointError};
-use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{Attempt, Gap, Member, Probe, Snapshot, Source};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::certs::{CertSet, FileSpec};
+use crate::etcd::etcdctl_json::{IdMode, id, members_into, status_of};
 
 /// File names inside a bundle.
 pub const MEMBER_LIST: &str = "member-list.json";
@@ -163,69 +164,6 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         ));
     }
     Ok(snap)
-}
-
-/// The members of an `etcdctl member list -w json` document into `snap` (cluster id too);
-/// `origin` names the source in errors.
-pub fn members_into(ml: &Value, origin: &Path, snap: &mut Snapshot) -> Result<()> {
-    let ml_path = origin;
-    let mode = IdMode::of(ml);
-
-    snap.cluster_id =
-        ml.pointer("/header/cluster_id").map(|v| id(v, mode, ml_path, "header.cluster_id")).transpose()?;
-    let raw_members = ml.get("members").and_then(Value::as_array).ok_or_else(|| {
-        anyhow!("{}: no \"members\" array: is this `etcdctl member list -w json` output?", ml_path.display())
-    })?;
-    for (i, m) in raw_members.iter().enumerate() {
-        let doc: MemberDoc = serde_json::from_value(m.clone())
-            .with_context(|| format!("cannot parse {}: members[{i}]", ml_path.display()))?;
-        let mid = id(&doc.id, mode, ml_path, &format!("members[{i}].ID"))?;
-        snap.members.push(Member {
-            id: mid,
-            name: doc.name,
-            peer_urls: doc.peer_urls,
-            client_urls: doc.client_urls,
-            is_learner: doc.is_learner,
-            probe: None,
-            node: None,
-            peer_probe: None,
-        });
-    }
-    Ok(())
-}
-
-/// One `Status` object of `etcdctl endpoint status -w json`.
-pub fn status_of(body: Value, mode: IdMode, path: &Path, at: &str) -> Result<Status> {
-    let doc: StatusDoc =
-        serde_json::from_value(body).with_context(|| format!("cannot parse {}: element {at}", path.display()))?;
-    let header = doc.header.as_ref();
-    let member_id = match header.and_then(|h| h.get("member_id")) {
-        Some(v) => id(v, mode, path, &format!("{at}.header.member_id"))?,
-        None => bail!("{}: element {at} has no header.member_id", path.display()),
-    };
-    let leader = match &doc.leader {
-        Some(v) => Some(id(v, mode, path, &format!("{at}.leader"))?).filter(|l| l.0 != 0),
-        None => None,
-    };
-    let cluster_id = match header.and_then(|h| h.get("cluster_id")) {
-        Some(v) => Some(id(v, mode, path, &format!("{at}.header.cluster_id"))?),
-        None => None,
-    };
-    Ok(Status {
-        member_id,
-        cluster_id,
-        version: doc.version,
-        db_size: doc.db_size,
-        db_size_in_use: doc.db_size_in_use,
-        leader,
-        raft_term: doc.raft_term,
-        revision: header.and_then(|h| h.get("revision")).and_then(Value::as_i64),
-        raft_index: doc.raft_index,
-        raft_applied_index: doc.raft_applied_index,
-        is_learner: doc.is_learner,
-        errors: doc.errors,
-        db_size_quota: doc.db_size_quota,
-    })
 }
 
 /// `etcdctl endpoint hashkv -w json`: `[{"Endpoint", "HashKV": {header, hash, compact_revision,
@@ -360,46 +298,6 @@ pub fn pki_files(pki: &Path) -> Result<Vec<FileSpec>> {
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("cannot parse {} as JSON", path.display()))
-}
-
-#[derive(Deserialize)]
-struct MemberDoc {
-    #[serde(rename = "ID")]
-    id: Value,
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "peerURLs")]
-    peer_urls: Vec<String>,
-    #[serde(default, rename = "clientURLs")]
-    client_urls: Vec<String>,
-    #[serde(default, rename = "isLearner")]
-    is_learner: bool,
-}
-
-#[derive(Deserialize)]
-struct StatusDoc {
-    #[serde(default)]
-    header: Option<Value>,
-    #[serde(default)]
-    version: String,
-    #[serde(default, rename = "dbSize")]
-    db_size: i64,
-    #[serde(default)]
-    leader: Option<Value>,
-    #[serde(default, rename = "raftIndex")]
-    raft_index: u64,
-    #[serde(default, rename = "raftTerm")]
-    raft_term: u64,
-    #[serde(default, rename = "raftAppliedIndex")]
-    raft_applied_index: Option<u64>,
-    #[serde(default)]
-    errors: Vec<String>,
-    #[serde(default, rename = "dbSizeInUse")]
-    db_size_in_use: Option<i64>,
-    #[serde(default, rename = "isLearner")]
-    is_learner: bool,
-    #[serde(default, rename = "dbSizeQuota")]
-    db_size_quota: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -572,69 +470,10 @@ fn resolve_free(members: &[Member]) -> bool {
     crate::collect::resolve::names_in(members).is_empty()
 }
 
-/// How string ids in one document are written: `--hex` output, or decimal strings (the
-/// grpc-gateway). Numbers are always decimal.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum IdMode {
-    /// `--hex`: string ids are hex.
-    Hex,
-    /// grpc-gateway: string ids are decimal.
-    Decimal,
-}
-
-impl IdMode {
-    pub fn of(doc: &Value) -> IdMode {
-        let mut strs = Vec::new();
-        collect_id_strings(doc, &mut strs);
-        if strs.iter().any(|s| s.bytes().any(|b| b.is_ascii_alphabetic())) {
-            IdMode::Hex
-        } else if strs.iter().any(|s| s.len() >= 17) {
-            IdMode::Decimal
-        } else {
-            IdMode::Hex
-        }
-    }
-}
-
-fn collect_id_strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(o) => {
-            for (k, v) in o {
-                match (k.as_str(), v) {
-                    ("ID" | "cluster_id" | "member_id" | "leader", Value::String(s)) => out.push(s.clone()),
-                    _ => collect_id_strings(v, out),
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|v| collect_id_strings(v, out)),
-        _ => {}
-    }
-}
-
-fn id(v: &Value, mode: IdMode, path: &Path, field: &str) -> Result<MemberId> {
-    let file: PathBuf = path.to_path_buf();
-    match v {
-        Value::Number(n) => n.as_u64().map(MemberId).ok_or_else(|| {
-            anyhow!(
-                "{}: {field} = {n} is not an exact unsigned 64-bit id (was the JSON rounded by jq or JavaScript? capture it again with etcdctl)",
-                file.display()
-            )
-        }),
-        Value::String(s) => {
-            let parsed = match mode {
-                IdMode::Hex => u64::from_str_radix(s.trim(), 16).ok(),
-                IdMode::Decimal => s.trim().parse::<u64>().ok(),
-            };
-            parsed.map(MemberId).ok_or_else(|| anyhow!("{}: {field} = {s:?} is not a member id", file.display()))
-        }
-        other => bail!("{}: {field} = {other} is not a member id", file.display()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_doctor_checks::Alarm;
+    use etcd_doctor_checks::{Alarm, MemberId};
 
     #[test]
     fn alarms_in_status_errors() {

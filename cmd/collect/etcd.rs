@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use etcd_client::{Client, ConnectOptions, MemberListResponse};
+use etcd_client::{Client, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
 use etcd_doctor_checks::evidence::{Failure, PeerReach};
 use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, OtherCluster, Probe, Snapshot, Source, Status};
@@ -16,110 +16,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
 
-use super::etcd_error_line as error_line;
 use super::resolve;
-use super::tls::{PATH_HINT, TlsFiles};
-
-/// How to reach etcd: validated endpoints, TLS files and timeouts.
-#[derive(Debug, Clone)]
-pub struct Target {
-    endpoints: Vec<String>,
-    tls: TlsFiles,
-    /// Connection timeout per endpoint.
-    pub dial: Duration,
-    /// Request timeout per RPC once connected.
-    pub command: Duration,
-    /// What the certificate probe trusts and offers; no probe when `None`.
-    pub probe: Option<std::sync::Arc<super::tls_probe::ProbeTls>>,
-}
-
-impl Target {
-    /// Checks the endpoints (scheme present, https has a CA) before anything is dialled.
-    pub fn new(endpoints: &[String], tls: TlsFiles, dial: Duration, command: Duration) -> Result<Self> {
-        let endpoints: Vec<String> = endpoints.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
-        if endpoints.is_empty() {
-            bail!(
-                "no etcd endpoint given: pass --endpoints https://<member IP>:2379 with --cacert, --cert and --key \
-                 (or set ETCDCTL_ENDPOINTS), or read a captured bundle with --bundle DIR"
-            );
-        }
-        for e in &endpoints {
-            let ep = Endpoint::parse(e).map_err(|err| anyhow::anyhow!("--endpoints: {err}"))?;
-            match ep.scheme.as_str() {
-                "https" if !tls.has_ca() => bail!(
-                    "--endpoints {e} uses https but no --cacert was given; TLS verification is always on, so pass \
-                     the CA that signed the etcd server certificates ({PATH_HINT})"
-                ),
-                "http" | "https" => {}
-                other => bail!("--endpoints {e}: scheme {other}:// is not supported; use https:// or http://"),
-            }
-        }
-        Ok(Target { endpoints, tls, dial, command, probe: None })
-    }
-
-    /// The endpoints as given.
-    pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
-    }
-
-    /// A rustls client with the same CA and identity, for plain HTTPS (metrics pages).
-    pub fn https_client(&self) -> Option<Result<super::api_probe::ProbeTls>> {
-        self.tls.https_client()
-    }
-
-    /// The longest one probe may take.
-    pub fn budget(&self) -> Duration {
-        self.dial + self.command
-    }
-
-    /// A connected client for one endpoint. The connection (TCP, TLS handshake, HTTP/2) is made
-    /// eagerly within `--dial-timeout`, as etcdctl's dial is: a SIGSTOPped or overloaded member
-    /// accepts TCP but never finishes the handshake, and must cost the dial timeout only.
-    /// TLS only for https URLs (a cluster may mix them during a migration).
-    pub async fn client(&self, url: &str) -> Result<Client, String> {
-        let mut ep = tonic::transport::Endpoint::from_shared(url.to_string())
-            .map_err(|e| error_line(&etcd_client::Error::TransportError(e)))?
-            .connect_timeout(self.dial)
-            .timeout(self.command);
-        if url.to_ascii_lowercase().starts_with("https://") {
-            ep = ep.tls_config(self.tls.options()).map_err(|e| error_line(&etcd_client::Error::TransportError(e)))?;
-        }
-        let channel = match tokio::time::timeout(self.dial, ep.connect()).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(error_line(&etcd_client::Error::TransportError(e))),
-            Err(_) => {
-                return Err(format!("no connection within --dial-timeout {:?} (context deadline exceeded)", self.dial));
-            }
-        };
-        let opts = ConnectOptions::new().with_timeout(self.command);
-        Client::from_channel(etcd_client::Channel::Tonic(channel), Some(opts)).await.map_err(|e| error_line(&e))
-    }
-
-    /// Status of one endpoint, bounded.
-    pub async fn status(&self, url: &str) -> Result<Status, String> {
-        let budget = self.budget();
-        let fut = async {
-            let mut c = self.client(url).await?;
-            c.status().await.map(to_status).map_err(|e| error_line(&e))
-        };
-        tokio::time::timeout(budget, fut).await.unwrap_or_else(|_| Err(timeout_msg(budget)))
-    }
-
-    /// The member list from one endpoint, bounded.
-    pub async fn member_list(&self, url: &str) -> Result<(Client, MemberListResponse), String> {
-        let budget = self.budget();
-        let fut = async {
-            let mut c = self.client(url).await?;
-            let list = c.member_list().await.map_err(|e| error_line(&e))?;
-            Ok((c, list))
-        };
-        tokio::time::timeout(budget, fut).await.unwrap_or_else(|_| Err(timeout_msg(budget)))
-    }
-}
-
-fn timeout_msg(budget: Duration) -> String {
-    format!("no answer within {budget:?} (context deadline exceeded)")
-}
+use super::tls::PATH_HINT;
+pub use crate::etcd::grpc::Target;
+use crate::etcd::grpc::members_of;
 
 /// What one of the tool's own endpoints answered.
 struct Answer {
@@ -130,7 +30,7 @@ struct Answer {
 
 async fn ask(t: &Target, url: String) -> Answer {
     let (list, status) = tokio::join!(t.member_list(&url), probe_status(t, &url));
-    Answer { url, list, status }
+    Answer { url, list: list.map_err(|e| e.to_string()), status }
 }
 
 /// Status of one endpoint, with a bare TCP connect to the same address beside it, so a
@@ -138,7 +38,7 @@ async fn ask(t: &Target, url: String) -> Answer {
 /// answered). Both run at once: this costs no more time than the status alone.
 pub async fn probe_status(t: &Target, url: &str) -> Result<Status, String> {
     let (status, tcp) = tokio::join!(t.status(url), super::tls_probe::tcp_reach(url, t.dial));
-    status.map_err(|e| failure_line(e, tcp))
+    status.map_err(|e| failure_line(e.to_string(), tcp))
 }
 
 /// The status error, prefixed with what the TCP connect found when that tells more. The
@@ -184,7 +84,7 @@ type PeerDials = Vec<Option<Vec<PeerReach>>>;
 /// Collects a snapshot from live etcd, and the certificates its members presented.
 pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshake>)> {
     let collected_at = OffsetDateTime::now_utc();
-    let mut first: FuturesUnordered<_> = t.endpoints.iter().map(|u| ask(t, u.clone())).collect();
+    let mut first: FuturesUnordered<_> = t.endpoints().iter().map(|u| ask(t, u.clone())).collect();
     let mut answers: Vec<Answer> = Vec::new();
     let mut winner = None;
     while let Some(a) = first.next().await {
@@ -310,26 +210,10 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
     Ok((snap, handshakes))
 }
 
-fn members_of(list: &MemberListResponse) -> Vec<Member> {
-    list.members()
-        .iter()
-        .map(|m| Member {
-            id: MemberId(m.id()),
-            name: m.name().to_string(),
-            peer_urls: m.peer_urls().to_vec(),
-            client_urls: m.client_urls().to_vec(),
-            is_learner: m.is_learner(),
-            probe: None,
-            node: None,
-            peer_probe: None,
-        })
-        .collect()
-}
-
 /// Status of every member client URL the tool's own endpoints did not already cover, in
 /// parallel, each bounded.
 async fn probe_list(t: &Target, members: &[Member]) -> Vec<(usize, String, Result<Status, String>)> {
-    let asked: BTreeSet<Endpoint> = t.endpoints.iter().filter_map(|u| Endpoint::parse(u).ok()).collect();
+    let asked: BTreeSet<Endpoint> = t.endpoints().iter().filter_map(|u| Endpoint::parse(u).ok()).collect();
     let mut to_probe: Vec<(usize, String)> = Vec::new();
     for (i, m) in members.iter().enumerate() {
         for u in &m.client_urls {
@@ -472,25 +356,6 @@ fn has_client_url(m: &Member, url: &str) -> bool {
     m.client_urls.iter().any(|u| Endpoint::parse(u).is_ok_and(|x| x == e))
 }
 
-fn to_status(r: etcd_client::StatusResponse) -> Status {
-    let opt = |v: i64| (v > 0).then_some(v);
-    Status {
-        member_id: MemberId(r.header().map(|h| h.member_id()).unwrap_or(0)),
-        cluster_id: r.header().map(|h| MemberId(h.cluster_id())),
-        version: r.version().to_string(),
-        db_size: r.db_size(),
-        db_size_in_use: opt(r.raft_used_db_size()),
-        leader: (r.leader() != 0).then(|| MemberId(r.leader())),
-        raft_term: r.raft_term(),
-        revision: r.header().map(|h| h.revision()),
-        raft_index: r.raft_index(),
-        raft_applied_index: Some(r.raft_applied_index()),
-        is_learner: r.is_learner(),
-        errors: r.errors().to_vec(),
-        db_size_quota: opt(r.db_size_quota()),
-    }
-}
-
 /// "no etcd endpoint answered", each endpoint with its error, plus what to do.
 fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
     let mut msg = String::from("no etcd endpoint answered:");
@@ -500,7 +365,7 @@ fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
         msg.push_str(&format!("\n  {}: {e}", a.url));
         all.push_str(&e);
     }
-    let ca = t.tls.ca_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let ca = t.ca_path().map(|p| p.display().to_string()).unwrap_or_default();
     if all.contains("UnknownIssuer") || all.contains("unknown authority") || all.contains("BadSignature") {
         msg.push_str(&format!(
             "\nThe CA in --cacert {ca} did not sign the etcd server's certificate: pass the etcd CA, not the \

@@ -2,97 +2,36 @@
 //! lesson: `member add`/`remove` can time out although etcd applied them, and a blind retry
 //! then fails with "already exists"). Per step: list the members again; check that the step
 //! still applies and is still safe; act once; on an error or timeout, list again to learn
-//! what happened; verify. The first surprise stops the run.
+//! what happened; verify with a member list the leader answers (a follower's may lag: about 2
+//! of 18 removals looked "still in the member list" when any member's list was believed).
+//! The first surprise stops the run, and so does a signal, between steps.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, MemberAddOptions};
 use etcd_doctor_checks::endpoint::Endpoint;
 use etcd_doctor_checks::model::Health;
 use etcd_doctor_checks::plan::{Action, Plan, Step};
 use etcd_doctor_checks::quorum::{Change, Quorum};
 use etcd_doctor_checks::report::{Applied, Outcome};
-use etcd_doctor_checks::{MemberId, Status};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use etcd_doctor_checks::{Member, MemberId, Status};
 
-use crate::collect::etcd::Target;
-use crate::collect::etcd_error_line;
-use crate::collect::pod_exec::ExecTarget;
-
-/// One member as a fresh list shows it, with what a probe found just now.
-#[derive(Debug, Clone)]
-struct Live {
-    id: MemberId,
-    name: String,
-    peer_urls: Vec<String>,
-    client_urls: Vec<String>,
-    learner: bool,
-    status: Option<Status>,
-}
-
-impl Live {
-    fn healthy(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| s.leader.is_some())
-    }
-
-    /// The health the quorum arithmetic counts: answered with a leader, or not.
-    fn health(&self) -> Health {
-        if self.healthy() { Health::Healthy } else { Health::Unreachable }
-    }
-}
-
-/// How the executor reaches etcd: gRPC, or etcdctl in an etcd pod through the Kubernetes API.
-#[derive(Clone, Copy)]
-pub enum Via<'a> {
-    /// etcd's client URLs, directly.
-    Grpc(&'a Target),
-    /// `kubectl exec`-style, in an etcd pod.
-    Exec(&'a ExecTarget),
-}
-
-/// A connection to act through, from the list that preceded the act.
-enum Conn<'a> {
-    Grpc(Box<Client>),
-    Exec(&'a ExecTarget),
-}
-
-impl Conn<'_> {
-    async fn remove(&mut self, id: MemberId) -> Result<(), String> {
-        match self {
-            Conn::Grpc(c) => c.member_remove(id.0).await.map(|_| ()).map_err(|e| etcd_error_line(&e)),
-            Conn::Exec(x) => x.remove(id).await,
-        }
-    }
-
-    async fn promote(&mut self, id: MemberId) -> Result<(), String> {
-        match self {
-            Conn::Grpc(c) => c.member_promote(id.0).await.map(|_| ()).map_err(|e| etcd_error_line(&e)),
-            Conn::Exec(x) => x.promote(id).await,
-        }
-    }
-
-    async fn add_learner(&mut self, url: &str) -> Result<(), String> {
-        match self {
-            Conn::Grpc(c) => {
-                let opts = MemberAddOptions::new().with_is_learner();
-                c.member_add([url.to_string()], Some(opts)).await.map(|_| ()).map_err(|e| etcd_error_line(&e))
-            }
-            Conn::Exec(x) => x.add_learner(url).await,
-        }
-    }
-}
+use crate::etcd::{Etcd, EtcdError, MemberList};
 
 /// Settings for a run.
-pub struct Executor<'a> {
+pub struct Executor<'a, E: Etcd> {
     /// How to reach etcd.
-    pub target: Via<'a>,
+    pub etcd: &'a E,
     /// A pause before each step (a testing aid: `ETCD_DOCTOR_STEP_DELAY`).
     pub step_delay: Duration,
     /// How long a promotion waits for a new learner to catch up.
     pub wait_learner: Duration,
+    /// How long a change may take to show in the leader's member list before the step fails.
+    pub verify_within: Duration,
     /// `--local`: the node's filesystem root and how to restart its service.
     pub node: Option<NodeSide>,
+    /// Set when the run must stop (SIGINT, SIGTERM): the current step finishes, no other starts.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// What a node-local step needs.
@@ -103,6 +42,15 @@ pub struct NodeSide {
     pub restart_command: String,
 }
 
+/// What a run did, and whether a signal cut it short.
+#[derive(Debug, Default, PartialEq)]
+pub struct Run {
+    /// One outcome per step that ran, in order.
+    pub applied: Vec<Applied>,
+    /// A signal stopped the run between steps; the steps after the last one here did not run.
+    pub interrupted: bool,
+}
+
 /// The units a `set-server-url` step may restart: a plan file never names an arbitrary one.
 const RESTARTABLE: [&str; 2] = ["k3s", "rke2-server"];
 
@@ -110,13 +58,58 @@ fn applied(step: &Step, result: Outcome, message: impl Into<String>) -> Applied 
     Applied { n: step.n, result, message: message.into() }
 }
 
-impl Executor<'_> {
-    /// Runs the automatic steps in order; stops at the first `refused` or `failed`.
-    pub async fn run(&self, plan: &Plan) -> Vec<Applied> {
-        let mut out = Vec::new();
-        for step in plan.steps.iter().filter(|s| s.automatic) {
-            if !self.step_delay.is_zero() {
-                tokio::time::sleep(self.step_delay).await;
+/// A member list and what every member's client URLs answered just now.
+struct Seen {
+    list: MemberList,
+    /// The status each member gave (one with a leader preferred).
+    status: BTreeMap<MemberId, Status>,
+}
+
+impl Seen {
+    fn member(&self, id: MemberId) -> Option<&Member> {
+        self.list.members.iter().find(|m| m.id == id)
+    }
+
+    /// Healthy (answers and follows a leader), no-leader, or unreachable: what the quorum
+    /// arithmetic counts.
+    fn health(&self, id: MemberId) -> Health {
+        match self.status.get(&id) {
+            Some(s) if s.leader.is_some() => Health::Healthy,
+            Some(_) => Health::NoLeader,
+            None => Health::Unreachable,
+        }
+    }
+
+    fn quorum(&self) -> Quorum {
+        Quorum::from_health(self.list.members.iter().map(|m| (m.is_learner, self.health(m.id))))
+    }
+
+    /// The leader the voters name (the highest term wins); learners' word does not count.
+    fn leader(&self) -> Option<MemberId> {
+        self.status
+            .values()
+            .filter(|s| !s.is_learner)
+            .filter_map(|s| s.leader.map(|l| (s.raft_term, l)))
+            .max()
+            .map(|(_, l)| l)
+    }
+}
+
+/// How one act ended before verification.
+enum Reply {
+    Ok,
+    Err(EtcdError),
+}
+
+impl<E: Etcd> Executor<'_, E> {
+    /// Runs the automatic steps in order; stops at the first `refused` or `failed`, or when
+    /// told to stop (between steps: a step that started is finished and verified first).
+    pub async fn run(&self, plan: &Plan) -> Run {
+        let mut run = Run::default();
+        let automatic: Vec<&Step> = plan.steps.iter().filter(|s| s.automatic).collect();
+        for step in &automatic {
+            if self.stopped() || !self.pause().await {
+                break;
             }
             let a = match step.action {
                 Action::RemoveMember => self.remove(step).await,
@@ -126,97 +119,126 @@ impl Executor<'_> {
                 Action::Manual => applied(step, Outcome::Refused, "a manual step cannot run automatically"),
             };
             let stop = a.result.stops();
-            out.push(a);
+            run.applied.push(a);
             if stop {
                 break;
             }
         }
-        out
+        let refused = run.applied.last().is_some_and(|a| a.result.stops());
+        run.interrupted = self.stopped() && !refused && run.applied.len() < automatic.len();
+        run
     }
 
-    /// How long one act may take.
-    fn budget(&self) -> Duration {
-        match self.target {
-            Via::Grpc(t) => t.budget(),
-            Via::Exec(x) => x.timeout,
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
+    }
+
+    /// The step delay; false when a stop came during it (nothing was started).
+    async fn pause(&self) -> bool {
+        if self.step_delay.is_zero() {
+            return true;
+        }
+        match self.stop.clone() {
+            None => {
+                tokio::time::sleep(self.step_delay).await;
+                true
+            }
+            Some(mut rx) => {
+                let slept = tokio::select! {
+                    _ = tokio::time::sleep(self.step_delay) => true,
+                    _ = rx.wait_for(|s| *s) => false,
+                };
+                slept && !self.stopped()
+            }
         }
     }
 
-    /// The member list from the first of the tool's endpoints that answers, and a connection.
-    async fn list(&self) -> Result<(Vec<Live>, Conn<'_>), String> {
-        let t = match self.target {
-            Via::Grpc(t) => t,
-            Via::Exec(x) => {
-                let v = x.member_list().await?;
-                let mut snap = etcd_doctor_checks::Snapshot::new(
-                    etcd_doctor_checks::Source::Live,
-                    time::OffsetDateTime::now_utc(),
-                );
-                crate::collect::bundle::members_into(&v, std::path::Path::new("etcdctl member list"), &mut snap)
-                    .map_err(|e| format!("{e:#}"))?;
-                let members = snap
-                    .members
-                    .into_iter()
-                    .map(|m| Live {
-                        id: m.id,
-                        name: m.name,
-                        peer_urls: m.peer_urls,
-                        client_urls: m.client_urls,
-                        learner: m.is_learner,
-                        status: None,
-                    })
-                    .collect();
-                return Ok((members, Conn::Exec(x)));
-            }
-        };
-        let mut asks: FuturesUnordered<_> = t.endpoints().iter().map(|u| t.member_list(u)).collect();
-        let mut errors = Vec::new();
-        while let Some(r) = asks.next().await {
-            match r {
-                Ok((client, list)) => {
-                    let members = list
-                        .members()
-                        .iter()
-                        .map(|m| Live {
-                            id: MemberId(m.id()),
-                            name: m.name().to_string(),
-                            peer_urls: m.peer_urls().to_vec(),
-                            client_urls: m.client_urls().to_vec(),
-                            learner: m.is_learner(),
-                            status: None,
-                        })
-                        .collect();
-                    return Ok((members, Conn::Grpc(Box::new(client))));
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        Err(format!("no endpoint answered the member list: {}", errors.join("; ")))
+    /// A member list from the tool's endpoints and every member's status, asked now, all at
+    /// once. A status counts for the member whose id is in its header, in this cluster only.
+    async fn look(&self) -> Result<Seen, EtcdError> {
+        let list = self.etcd.member_list().await?;
+        Ok(self.probe(list).await)
     }
 
-    /// Probes every member's client URLs now, all at once; a status counts for the member
-    /// whose id is in its header.
-    async fn probe(&self, members: &mut [Live]) {
-        let urls: Vec<String> = members.iter().flat_map(|m| m.client_urls.clone()).collect();
-        let results = futures::future::join_all(urls.iter().map(|u| async move {
-            match self.target {
-                Via::Grpc(t) => t.status(u).await,
-                Via::Exec(x) => x.status(u).await,
-            }
-        }))
-        .await;
+    async fn probe(&self, list: MemberList) -> Seen {
+        let urls: Vec<String> = list.members.iter().flat_map(|m| m.client_urls.clone()).collect();
+        let results = futures::future::join_all(urls.iter().map(|u| self.etcd.status(u))).await;
+        let mut status: BTreeMap<MemberId, Status> = BTreeMap::new();
         for s in results.into_iter().flatten() {
-            if let Some(m) = members.iter_mut().find(|m| m.id == s.member_id)
-                && (m.status.is_none() || s.leader.is_some())
-            {
-                m.status = Some(s);
+            let same_cluster = list.cluster_id.is_none() || s.cluster_id.is_none() || s.cluster_id == list.cluster_id;
+            if !same_cluster || !list.members.iter().any(|m| m.id == s.member_id) {
+                continue;
+            }
+            let better = status.get(&s.member_id).is_none_or(|old| old.leader.is_none() && s.leader.is_some());
+            if better {
+                status.insert(s.member_id, s);
+            }
+        }
+        Seen { list, status }
+    }
+
+    /// The member list as the leader answers it: the leader has applied every committed
+    /// membership change, a follower may not have yet. The leader seen before the act is asked
+    /// first (when its status still says it leads), so a member that times out is not probed on
+    /// every try; otherwise every member is asked again to find the leader.
+    async fn leader_list(&self, before: &Seen) -> Result<MemberList, EtcdError> {
+        if let Some(l) = before.leader() {
+            for u in before.member(l).map(|m| m.client_urls.clone()).unwrap_or_default() {
+                let still_leads = self.etcd.status(&u).await.is_ok_and(|s| s.member_id == l && s.leader == Some(l));
+                if !still_leads {
+                    continue;
+                }
+                if let Ok(list) = self.etcd.member_list_at(&u).await
+                    && list.answered_by.is_none_or(|a| a == l)
+                {
+                    return Ok(list);
+                }
+            }
+        }
+        let seen = self.look().await?;
+        let Some(leader) = seen.leader() else {
+            return Err(EtcdError::NoLeader("no voter answered with a leader".into()));
+        };
+        let urls = seen.member(leader).map(|m| m.client_urls.clone()).unwrap_or_default();
+        let mut last = EtcdError::NoLeader(format!("the leader {leader} has no client URL that answers"));
+        for u in &urls {
+            match self.etcd.member_list_at(u).await {
+                Ok(l) if l.answered_by.is_none_or(|a| a == leader) => return Ok(l),
+                Ok(l) => {
+                    last = EtcdError::NoLeader(format!(
+                        "{u} answered as {} instead of the leader {leader}",
+                        l.answered_by.map(|a| a.to_string()).unwrap_or_default()
+                    ))
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Asks the leader's member list until `done` holds, within `verify_within`: `Ok(true)`
+    /// confirmed, `Ok(false)` the leader's list still says otherwise at the end, `Err` no list
+    /// from the leader could be had.
+    async fn confirm(&self, before: &Seen, done: impl Fn(&MemberList) -> bool) -> Result<bool, EtcdError> {
+        let deadline = Instant::now() + self.verify_within;
+        loop {
+            let r = self.leader_list(before).await;
+            match &r {
+                Ok(l) if done(l) => return Ok(true),
+                _ if Instant::now() >= deadline => return r.map(|_| false),
+                _ => tokio::time::sleep(Duration::from_millis(300)).await,
             }
         }
     }
 
-    /// The quorum of `members` as probed just now.
-    fn quorum(members: &[Live]) -> Quorum {
-        Quorum::from_health(members.iter().map(|m| (m.learner, m.health())))
+    /// The act, bounded by the client's budget.
+    async fn act(&self, fut: impl Future<Output = Result<(), EtcdError>>) -> Reply {
+        let budget = self.etcd.budget();
+        match tokio::time::timeout(budget, fut).await {
+            Ok(Ok(())) => Reply::Ok,
+            Ok(Err(e)) => Reply::Err(e),
+            Err(_) => Reply::Err(EtcdError::Timeout(budget)),
+        }
     }
 
     /// Rewrites the node's join URL and restarts its service, if the cluster keeps quorum while
@@ -236,18 +258,17 @@ impl Executor<'_> {
                 format!("set-server-url restarts only {RESTARTABLE:?}, not {:?}", edit.service),
             );
         }
-        let mut members = match self.list().await {
-            Ok((m, _)) => m,
+        let seen = match self.look().await {
+            Ok(s) => s,
             Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
         };
-        self.probe(&mut members).await;
         // This node's member goes down for the restart; unknown, it counts as a healthy voter.
-        let mine = step.member_id.and_then(|id| members.iter().find(|m| m.id == id));
+        let mine = step.member_id.and_then(|id| seen.member(id));
         let down = mine.map_or(Change::Down { learner: false, health: Health::Healthy }, |m| Change::Down {
-            learner: m.learner,
-            health: m.health(),
+            learner: m.is_learner,
+            health: seen.health(m.id),
         });
-        let q = Self::quorum(&members);
+        let q = seen.quorum();
         if !q.survives(down) {
             return applied(
                 step,
@@ -307,134 +328,167 @@ impl Executor<'_> {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut last = String::from("no member list yet");
         while Instant::now() < deadline {
-            match self.list().await {
-                Ok((mut members, _)) => {
-                    self.probe(&mut members).await;
-                    match members.iter().find(|m| m.id == id) {
-                        Some(m) if m.healthy() => return Ok(()),
-                        Some(_) => last = format!("member {id} does not answer with a leader yet"),
-                        None => return Err(format!("member {id} is not in the member list after the restart")),
-                    }
-                }
-                Err(e) => last = e,
+            match self.look().await {
+                Ok(seen) => match seen.member(id) {
+                    Some(_) if seen.health(id) == Health::Healthy => return Ok(()),
+                    Some(_) => last = format!("member {id} does not answer with a leader yet"),
+                    None => return Err(format!("member {id} is not in the member list after the restart")),
+                },
+                Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Err(format!("member {id} was not back within 120 s ({last})"))
     }
 
-    /// Removes a member. An error the member list shows was not applied and that etcd gives
-    /// for transient reasons (a proposal dropped by a leader change, a timeout) runs the whole
-    /// step again — list, check, act — at most three times: a second remove of the same id
-    /// cannot do harm (etcd answers "member not found"), and it is never sent unchecked.
+    /// Removes a member. An error the leader's member list shows was not applied and that etcd
+    /// gives for transient reasons (a proposal dropped by a leader change, a timeout) runs the
+    /// whole step again — list, check, act — at most three times: a second remove of the same
+    /// id cannot do harm (etcd answers "member not found"), and it is never sent unchecked.
     async fn remove(&self, step: &Step) -> Applied {
         let mut tries = Vec::new();
         for _ in 0..3 {
-            let a = self.remove_once(step).await;
-            let transient = a.result == Outcome::Failed && a.message.contains("[retryable]");
+            let (a, transient) = self.remove_once(step).await;
             if !transient {
                 if !tries.is_empty() && a.result == Outcome::Done {
                     return applied(step, Outcome::Done, format!("{} (after: {})", a.message, tries.join("; ")));
                 }
                 return a;
             }
-            tries.push(a.message.replace(" [retryable]", ""));
+            tries.push(a.message);
+            if self.stopped() {
+                break;
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         applied(step, Outcome::Failed, tries.join("; "))
     }
 
-    async fn remove_once(&self, step: &Step) -> Applied {
+    /// One try; `true` beside a failure that may be tried again.
+    async fn remove_once(&self, step: &Step) -> (Applied, bool) {
         let Some(id) = step.member_id else {
-            return applied(step, Outcome::Refused, "remove-member without a member id");
+            return (applied(step, Outcome::Refused, "remove-member without a member id"), false);
         };
-        let (mut members, mut client) = match self.list().await {
-            Ok(x) => x,
-            Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
+        let seen = match self.look().await {
+            Ok(s) => s,
+            Err(e) => {
+                return (applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")), false);
+            }
         };
-        if !members.iter().any(|m| m.id == id) {
-            return applied(step, Outcome::AlreadyDone, format!("member {id} is not in the member list any more"));
-        }
-        self.probe(&mut members).await;
-        let Some(target) = members.iter().find(|m| m.id == id).cloned() else {
-            return applied(step, Outcome::AlreadyDone, format!("member {id} is not in the member list any more"));
+        let Some(target) = seen.member(id).cloned() else {
+            return (
+                applied(step, Outcome::AlreadyDone, format!("member {id} is not in the member list any more")),
+                false,
+            );
         };
-        if target.status.is_some() {
-            return applied(
-                step,
-                Outcome::Refused,
-                format!(
-                    "member {id} ({}) answers again: a reachable member is never removed; nothing was changed",
-                    target.name
+        // Never remove a member that may still be running: one that answers its client URL,
+        // or whose peer listener answers TLS (a wrong advertised client URL, a firewall).
+        if let Some(s) = seen.status.get(&id) {
+            let url = target.client_urls.join(",");
+            let leader = s.leader.map_or("no leader".to_string(), |l| format!("leader {l}"));
+            return (
+                applied(
+                    step,
+                    Outcome::Refused,
+                    format!(
+                        "member {id} ({}) answers again at {url} (etcd {}, {leader}): a member that answers is never removed; nothing was changed",
+                        target.name, s.version
+                    ),
                 ),
+                false,
             );
         }
-        let q = Self::quorum(&members);
-        if !q.survives(Change::Remove { learner: target.learner, health: target.health() }) {
-            return applied(
-                step,
-                Outcome::Refused,
-                format!(
-                    "{} of {} voters are healthy now: removing {id} is not safe or cannot commit; nothing was changed",
-                    q.healthy_voters, q.voters
+        let peers = futures::future::join_all(target.peer_urls.iter().map(|u| self.etcd.peer_answers(u))).await;
+        if let Some(what) = peers.into_iter().flatten().next() {
+            return (
+                applied(
+                    step,
+                    Outcome::Refused,
+                    format!(
+                        "member {id} ({}) may still be running: {what}; a member that may be running is never removed; nothing was changed",
+                        target.name
+                    ),
                 ),
+                false,
             );
         }
-        let budget = self.budget();
-        let outcome = tokio::time::timeout(budget, client.remove(id)).await;
-        let err = match outcome {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("no reply within {budget:?}")),
-        };
-        if let Some(e) = &err
-            && e.contains("member not found")
+        let q = seen.quorum();
+        if !q.survives(Change::Remove { learner: target.is_learner, health: seen.health(id) }) {
+            return (
+                applied(
+                    step,
+                    Outcome::Refused,
+                    format!(
+                        "{} of {} voters are healthy now: removing {id} is not safe or cannot commit; nothing was changed",
+                        q.healthy_voters, q.voters
+                    ),
+                ),
+                false,
+            );
+        }
+        let reply = self.act(self.etcd.remove(&seen.list.endpoint, id)).await;
+        if let Reply::Err(e) = &reply
+            && e.to_string().contains("member not found")
         {
-            return applied(
-                step,
-                Outcome::AlreadyDone,
-                format!("etcd says member {id} is not found (removed meanwhile)"),
+            return (
+                applied(step, Outcome::AlreadyDone, format!("etcd says member {id} is not found (removed meanwhile)")),
+                false,
             );
         }
-        // Whatever the reply, a fresh list says what happened.
-        match self.list().await {
-            Ok((after, _)) if !after.iter().any(|m| m.id == id) => match err {
-                None => applied(
+        // Whatever the reply, the leader's member list says what happened.
+        match (self.confirm(&seen, |l| !l.members.iter().any(|m| m.id == id)).await, reply) {
+            (Ok(true), Reply::Ok) => (
+                applied(
                     step,
                     Outcome::Done,
-                    format!("removed member {id} ({}); the member list confirms it", target.name),
+                    format!("removed member {id} ({}); the leader's fresh member list confirms it", target.name),
                 ),
-                Some(e) => applied(
+                false,
+            ),
+            (Ok(true), Reply::Err(e)) => (
+                applied(
                     step,
                     Outcome::Done,
-                    format!("the reply was lost ({e}), but a fresh member list shows member {id} removed"),
+                    format!(
+                        "the reply was lost ({e}), but a fresh member list from the leader shows member {id} removed"
+                    ),
                 ),
-            },
-            Ok(_) => {
-                let retry = err.as_deref().is_some_and(is_transient);
-                let tag = if retry { " [retryable]" } else { "" };
+                false,
+            ),
+            (Ok(false), reply) => {
+                let (why, transient) = match reply {
+                    Reply::Ok => (String::new(), false),
+                    Reply::Err(e) => (format!(": {e}"), e.is_transient()),
+                };
+                let within = self.verify_within;
+                (
+                    applied(
+                        step,
+                        Outcome::Failed,
+                        format!("member {id} is still in the leader's member list after {within:?}{why}"),
+                    ),
+                    transient,
+                )
+            }
+            (Err(le), reply) => (
                 applied(
                     step,
                     Outcome::Failed,
                     format!(
-                        "member {id} is still in the member list{}{tag}",
-                        err.map(|e| format!(": {e}")).unwrap_or_default()
+                        "outcome unknown: {}; the leader's member list could not be read: {le}. Run again: it lists the members before acting",
+                        match reply {
+                            Reply::Ok => "etcd accepted the removal".to_string(),
+                            Reply::Err(e) => e.to_string(),
+                        }
                     ),
-                )
-            }
-            Err(le) => applied(
-                step,
-                Outcome::Failed,
-                format!(
-                    "outcome unknown: {}; listing again failed: {le}. Run again: it lists the members before acting",
-                    err.unwrap_or_else(|| "removed".into())
                 ),
+                false,
             ),
         }
     }
 
     /// Finds the learner a step is about: by id, or by peer URL for a member this plan added.
-    fn learner_of<'m>(step: &Step, members: &'m [Live]) -> Option<&'m Live> {
+    fn learner_of<'m>(step: &Step, members: &'m [Member]) -> Option<&'m Member> {
         match (step.member_id, &step.peer_url) {
             (Some(id), _) => members.iter().find(|m| m.id == id),
             (None, Some(url)) => members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, url))),
@@ -445,63 +499,63 @@ impl Executor<'_> {
     async fn promote(&self, step: &Step) -> Applied {
         let deadline = Instant::now() + self.wait_learner;
         loop {
-            let (mut members, mut client) = match self.list().await {
-                Ok(x) => x,
+            let seen = match self.look().await {
+                Ok(s) => s,
                 Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
             };
-            let Some(m) = Self::learner_of(step, &members).cloned() else {
+            let Some(m) = Self::learner_of(step, &seen.list.members).cloned() else {
                 return applied(step, Outcome::Refused, "the learner is not in the member list; nothing was changed");
             };
-            if !m.learner {
+            if !m.is_learner {
                 return applied(step, Outcome::AlreadyDone, format!("member {} ({}) is already a voter", m.id, m.name));
             }
-            self.probe(&mut members).await;
-            if !Self::quorum(&members).has_quorum() {
+            if !seen.quorum().has_quorum() {
                 return applied(
                     step,
                     Outcome::Refused,
                     "the cluster has no quorum of healthy voters now; nothing was changed",
                 );
             }
-            let budget = self.budget();
-            let err = match tokio::time::timeout(budget, client.promote(m.id)).await {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(format!("no reply within {budget:?}")),
-            };
-            match err {
-                Some(e) if e.contains("in sync") => {
-                    if Instant::now() >= deadline {
-                        return applied(
-                            step,
-                            Outcome::Failed,
-                            format!("learner {} did not catch up within {:?}: {e}", m.id, self.wait_learner),
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            let reply = self.act(self.etcd.promote(&seen.list.endpoint, m.id)).await;
+            if let Reply::Err(e) = &reply
+                && e.to_string().contains("in sync")
+            {
+                if Instant::now() >= deadline || self.stopped() {
+                    return applied(
+                        step,
+                        Outcome::Failed,
+                        format!("learner {} did not catch up within {:?}: {e}", m.id, self.wait_learner),
+                    );
                 }
-                err => {
-                    return match self.list().await {
-                        Ok((after, _)) if after.iter().any(|x| x.id == m.id && !x.learner) => match err {
-                            None => applied(step, Outcome::Done, format!("promoted {} ({}) to a voter", m.id, m.name)),
-                            Some(e) => applied(
-                                step,
-                                Outcome::Done,
-                                format!("the reply was lost ({e}), but {} is a voter now", m.id),
-                            ),
-                        },
-                        Ok(_) => applied(
-                            step,
-                            Outcome::Failed,
-                            format!("{} is still a learner{}", m.id, err.map(|e| format!(": {e}")).unwrap_or_default()),
-                        ),
-                        Err(le) => {
-                            applied(step, Outcome::Failed, format!("outcome unknown; listing again failed: {le}"))
-                        }
-                    };
-                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
             }
+            return match (self.confirm(&seen, |l| l.members.iter().any(|x| x.id == m.id && !x.is_learner)).await, reply)
+            {
+                (Ok(true), Reply::Ok) => {
+                    applied(step, Outcome::Done, format!("promoted {} ({}) to a voter", m.id, m.name))
+                }
+                (Ok(true), Reply::Err(e)) => {
+                    applied(step, Outcome::Done, format!("the reply was lost ({e}), but {} is a voter now", m.id))
+                }
+                (Ok(false), reply) => applied(
+                    step,
+                    Outcome::Failed,
+                    format!(
+                        "{} is still a learner in the leader's member list{}",
+                        m.id,
+                        match reply {
+                            Reply::Ok => String::new(),
+                            Reply::Err(e) => format!(": {e}"),
+                        }
+                    ),
+                ),
+                (Err(le), _) => applied(
+                    step,
+                    Outcome::Failed,
+                    format!("outcome unknown; the leader's member list could not be read: {le}"),
+                ),
+            };
         }
     }
 
@@ -509,15 +563,17 @@ impl Executor<'_> {
         let Some(url) = step.peer_url.clone() else {
             return applied(step, Outcome::Refused, "add-learner without a peer URL");
         };
-        let (mut members, mut client) = match self.list().await {
-            Ok(x) => x,
+        let seen = match self.look().await {
+            Ok(s) => s,
             Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
         };
-        if let Some(m) = members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
-            return applied(step, Outcome::AlreadyDone, format!("member {} already has peer URL {url}", m.id));
+        let has_url = |l: &MemberList| {
+            l.members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))).map(|m| m.id)
+        };
+        if let Some(id) = has_url(&seen.list) {
+            return applied(step, Outcome::AlreadyDone, format!("member {id} already has peer URL {url}"));
         }
-        self.probe(&mut members).await;
-        if let Some(m) = members.iter().find(|m| !m.learner && !m.healthy()) {
+        if let Some(m) = seen.list.members.iter().find(|m| !m.is_learner && seen.health(m.id) != Health::Healthy) {
             return applied(
                 step,
                 Outcome::Refused,
@@ -528,53 +584,54 @@ impl Executor<'_> {
             );
         }
         // etcd 3.4 answers "unhealthy cluster" to every member add until all voters have been
-        // connected for ~5 s. That answer means "not applied"; once a fresh list confirms it,
-        // asking again is safe. Bounded.
+        // connected for ~5 s. That answer means "not applied"; once the leader's list confirms
+        // it, asking again is safe. Bounded.
         let deadline = Instant::now() + Duration::from_secs(15);
+        let via = seen.list.endpoint.clone();
         loop {
-            let budget = self.budget();
-            let err = match tokio::time::timeout(budget, client.add_learner(&url)).await {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(format!("no reply within {budget:?}")),
+            let reply = self.act(self.etcd.add_learner(&via, &url)).await;
+            let unhealthy = matches!(&reply, Reply::Err(e) if e.to_string().contains("unhealthy cluster"));
+            // "unhealthy cluster" is a refusal: no need to wait out the verification bound.
+            let confirmed = if unhealthy {
+                self.leader_list(&seen).await.map(|l| has_url(&l).is_some())
+            } else {
+                self.confirm(&seen, |l| has_url(l).is_some()).await
             };
-            let after = match self.list().await {
-                Ok((after, c)) => {
-                    client = c;
-                    after
-                }
+            let after = match confirmed {
+                Ok(found) => found,
                 Err(le) => {
-                    return applied(step, Outcome::Failed, format!("outcome unknown; listing again failed: {le}"));
+                    return applied(
+                        step,
+                        Outcome::Failed,
+                        format!("outcome unknown; the leader's member list could not be read: {le}"),
+                    );
                 }
             };
-            if let Some(m) = after.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
-                return match err {
-                    None => applied(step, Outcome::Done, format!("added learner {} with peer URL {url}", m.id)),
-                    Some(e) => applied(
+            if after {
+                return match reply {
+                    Reply::Ok => applied(step, Outcome::Done, format!("added a learner with peer URL {url}")),
+                    Reply::Err(e) => applied(
                         step,
                         Outcome::Done,
-                        format!("the reply was lost ({e}), but learner {} is in the member list", m.id),
+                        format!("the reply was lost ({e}), but a learner with peer URL {url} is in the member list"),
                     ),
                 };
             }
-            match err {
-                Some(e) if e.contains("unhealthy cluster") && Instant::now() < deadline => {
+            match reply {
+                Reply::Err(_) if unhealthy && Instant::now() < deadline && !self.stopped() => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Some(e) => return applied(step, Outcome::Failed, e),
-                None => return applied(step, Outcome::Failed, "etcd answered, but the member list has no such member"),
+                Reply::Err(e) => return applied(step, Outcome::Failed, e.to_string()),
+                Reply::Ok => {
+                    return applied(
+                        step,
+                        Outcome::Failed,
+                        "etcd answered, but the leader's member list has no such member",
+                    );
+                }
             }
         }
     }
-}
-
-/// Errors after which etcd did not apply a proposal for reasons that pass: a timeout, a
-/// leader change, a dropped connection.
-fn is_transient(e: &str) -> bool {
-    let e = e.to_ascii_lowercase();
-    ["timeout", "timed out", "no reply within", "leader changed", "no leader", "unavailable", "connection", "reset"]
-        .iter()
-        .any(|k| e.contains(k))
 }
 
 fn same_endpoint(a: &str, b: &str) -> bool {
@@ -583,3 +640,6 @@ fn same_endpoint(a: &str, b: &str) -> bool {
         _ => a == b,
     }
 }
+
+#[cfg(test)]
+mod tests;

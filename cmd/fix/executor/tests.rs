@@ -1,0 +1,390 @@
+//! The executor against a fake of the client trait: etcd's answers are scripted, nothing is
+//! dialled. Each test names the failure it guards against.
+
+use std::sync::Mutex;
+
+use etcd_doctor_checks::plan::{Action, Plan, Step};
+use etcd_doctor_checks::report::Outcome;
+use etcd_doctor_checks::{Member, MemberId, Status};
+
+use super::{Executor, Run};
+use crate::etcd::{Etcd, EtcdError, MemberList};
+
+const CLUSTER: MemberId = MemberId(0xc1);
+
+fn member(id: u64) -> Member {
+    Member {
+        id: MemberId(id),
+        name: format!("m{id}"),
+        peer_urls: vec![format!("https://10.0.0.{id}:2380")],
+        client_urls: vec![format!("https://10.0.0.{id}:2379")],
+        is_learner: false,
+        probe: None,
+        node: None,
+        peer_probe: None,
+    }
+}
+
+/// A scripted cluster: the truth (what the leader knows), who answers, and how replies fail.
+#[derive(Default)]
+struct Fake {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    members: Vec<Member>,
+    /// Members whose client URL answers (with the leader below).
+    up: Vec<u64>,
+    leader: u64,
+    /// Peer URLs whose listener completes a TLS handshake.
+    peers_answer: Vec<String>,
+    /// The act is applied, but its reply is an error.
+    lose_reply: bool,
+    /// How many `member_list()` calls after a change still return the list before it (a
+    /// lagging follower answered).
+    lagging: usize,
+    stale: Vec<Member>,
+    /// Every write sent, as `remove <id>`.
+    sent: Vec<String>,
+}
+
+impl Fake {
+    fn new(ids: &[u64], up: &[u64]) -> Self {
+        let f = Fake::default();
+        if let Ok(mut s) = f.state.lock() {
+            s.members = ids.iter().map(|i| member(*i)).collect();
+            s.up = up.to_vec();
+            s.leader = up.first().copied().unwrap_or(0);
+        }
+        f
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s)
+    }
+
+    fn sent(&self) -> Vec<String> {
+        self.with(|s| s.sent.clone())
+    }
+}
+
+fn list(endpoint: &str, answered_by: u64, members: Vec<Member>) -> MemberList {
+    MemberList {
+        endpoint: endpoint.into(),
+        cluster_id: Some(CLUSTER),
+        answered_by: Some(MemberId(answered_by)),
+        members,
+    }
+}
+
+impl Etcd for Fake {
+    async fn member_list(&self) -> Result<MemberList, EtcdError> {
+        self.with(|s| {
+            let first = s.up.first().copied().unwrap_or(0);
+            let url = format!("https://10.0.0.{first}:2379");
+            if s.lagging > 0 {
+                s.lagging -= 1;
+                return Ok(list(&url, first, s.stale.clone()));
+            }
+            Ok(list(&url, first, s.members.clone()))
+        })
+    }
+
+    async fn member_list_at(&self, url: &str) -> Result<MemberList, EtcdError> {
+        self.with(|s| match s.up.iter().find(|i| url == format!("https://10.0.0.{i}:2379")) {
+            // The leader has applied every committed change; a follower may lag.
+            Some(&i) if i == s.leader => Ok(list(url, i, s.members.clone())),
+            Some(&i) => Ok(list(url, i, if s.lagging > 0 { s.stale.clone() } else { s.members.clone() })),
+            None => Err(EtcdError::Etcdctl("connection refused".into())),
+        })
+    }
+
+    async fn status(&self, url: &str) -> Result<Status, EtcdError> {
+        self.with(|s| match s.up.iter().find(|i| url == format!("https://10.0.0.{i}:2379")) {
+            Some(&i) => Ok(Status {
+                member_id: MemberId(i),
+                cluster_id: Some(CLUSTER),
+                version: "3.4.30".into(),
+                leader: Some(MemberId(s.leader)),
+                raft_term: 2,
+                ..Default::default()
+            }),
+            None => Err(EtcdError::Etcdctl("dial tcp: connect: connection refused".into())),
+        })
+    }
+
+    async fn remove(&self, _via: &str, id: MemberId) -> Result<(), EtcdError> {
+        self.with(|s| {
+            s.sent.push(format!("remove {id}"));
+            if !s.members.iter().any(|m| m.id == id) {
+                return Err(EtcdError::Etcdctl("etcdserver: member not found".into()));
+            }
+            s.stale = s.members.clone();
+            s.members.retain(|m| m.id != id);
+            if s.lose_reply {
+                return Err(EtcdError::Timeout(std::time::Duration::from_secs(2)));
+            }
+            Ok(())
+        })
+    }
+
+    async fn promote(&self, _via: &str, id: MemberId) -> Result<(), EtcdError> {
+        self.with(|s| {
+            s.sent.push(format!("promote {id}"));
+            s.members.iter_mut().filter(|m| m.id == id).for_each(|m| m.is_learner = false);
+            Ok(())
+        })
+    }
+
+    async fn add_learner(&self, _via: &str, peer_url: &str) -> Result<(), EtcdError> {
+        self.with(|s| {
+            s.sent.push(format!("add {peer_url}"));
+            let mut m = member(99);
+            m.name = String::new();
+            m.peer_urls = vec![peer_url.into()];
+            m.client_urls = Vec::new();
+            m.is_learner = true;
+            s.members.push(m);
+            Ok(())
+        })
+    }
+
+    async fn peer_answers(&self, peer_url: &str) -> Option<String> {
+        self.with(|s| {
+            s.peers_answer
+                .iter()
+                .any(|u| u == peer_url)
+                .then(|| format!("its peer listener {peer_url} completed a TLS handshake just now"))
+        })
+    }
+
+    fn budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(2)
+    }
+}
+
+fn removal(n: usize, id: u64) -> Step {
+    let mut s = Step::automatic(
+        Action::RemoveMember,
+        MemberId(id),
+        "stale-member".into(),
+        format!("remove m{id}"),
+        format!("etcdctl member remove {id:x}"),
+    );
+    s.n = n;
+    s
+}
+
+fn run(fake: &Fake, steps: Vec<Step>) -> Run {
+    run_with(fake, steps)
+}
+
+fn outcomes(r: &Run) -> Vec<(usize, Outcome)> {
+    r.applied.iter().map(|a| (a.n, a.result)).collect()
+}
+
+#[test]
+fn a_dead_member_is_removed_and_the_leader_confirms_it() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    let r = run(&fake, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done)], "{r:?}");
+    assert!(r.applied[0].message.contains("leader's fresh member list confirms"), "{r:?}");
+    assert_eq!(fake.sent(), vec!["remove 3"]);
+}
+
+#[test]
+fn a_lost_reply_is_done_when_the_list_shows_the_removal() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    fake.with(|s| s.lose_reply = true);
+    let r = run(&fake, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done)], "{r:?}");
+    assert!(r.applied[0].message.contains("reply was lost"), "{r:?}");
+    // Never sent twice: the list, not a retry, told what happened.
+    assert_eq!(fake.sent(), vec!["remove 3"]);
+}
+
+#[test]
+fn a_member_already_gone_is_already_done_and_nothing_is_sent() {
+    let fake = Fake::new(&[1, 2], &[1, 2]);
+    let r = run(&fake, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::AlreadyDone)], "{r:?}");
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn a_member_that_answers_again_is_refused_and_nothing_is_sent() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2, 3]);
+    let r = run(&fake, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(r.applied[0].message.contains("answers again at https://10.0.0.3:2379"), "{r:?}");
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn a_member_whose_peer_listener_answers_tls_is_refused() {
+    // Its advertised client URL is wrong (nothing answers there), but the process runs.
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    fake.with(|s| s.peers_answer = vec!["https://10.0.0.3:2380".into()]);
+    let r = run(&fake, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(r.applied[0].message.contains("may still be running") && r.applied[0].message.contains("TLS handshake"));
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn a_refused_step_stops_the_run() {
+    let fake = Fake::new(&[1, 2, 3, 4, 5], &[1, 2, 3, 5]);
+    // Step 1 is refused (member 5 answers); step 2 (member 4, dead) must not run.
+    let r = run(&fake, vec![removal(1, 5), removal(2, 4)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(!r.interrupted);
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn the_quorum_re_check_refuses_a_removal_that_cannot_commit() {
+    // 2 of 4 voters answer: quorum is 3, nothing can commit, removing a dead one is refused.
+    let fake = Fake::new(&[1, 2, 3, 4], &[1, 2]);
+    let r = run(&fake, vec![removal(1, 4)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(r.applied[0].message.contains("2 of 4 voters are healthy"), "{r:?}");
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn a_lagging_member_list_is_not_a_failure() {
+    // The first lists after the removal come from a follower that has not applied it yet;
+    // the leader's list has. Measured: ~2 of 18 removals were called failed for this.
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    fake.with(|s| s.leader = 2);
+    let r = run_with(&LagAfterAct(&fake), vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done)], "{r:?}");
+    assert_eq!(fake.sent(), vec!["remove 3"]);
+}
+
+#[test]
+fn a_removal_the_leader_never_shows_fails_with_what_it_saw() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    let stuck = Stuck(&fake);
+    let r = run_with(&stuck, vec![removal(1, 3)]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Failed)], "{r:?}");
+    assert!(r.applied[0].message.contains("still in the leader's member list"), "{r:?}");
+}
+
+#[test]
+fn a_stop_before_a_step_runs_nothing_and_is_reported() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    let (tx, rx) = tokio::sync::watch::channel(true);
+    let ex = Executor {
+        etcd: &fake,
+        step_delay: std::time::Duration::ZERO,
+        wait_learner: std::time::Duration::from_secs(1),
+        verify_within: std::time::Duration::from_millis(900),
+        node: None,
+        stop: Some(rx),
+    };
+    let plan = Plan { fingerprint: String::new(), steps: vec![removal(1, 3)] };
+    let r = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(ex.run(&plan)));
+    drop(tx);
+    let r = r.unwrap_or_default();
+    assert!(r.interrupted && r.applied.is_empty(), "{r:?}");
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn promote_and_add_learner_are_confirmed_by_the_leader() {
+    let fake = Fake::new(&[1, 2, 3, 4], &[1, 2, 3, 4]);
+    fake.with(|s| s.members[3].is_learner = true);
+    let mut p = Step::automatic(Action::PromoteLearner, MemberId(4), "learner-pending".into(), "p".into(), "c".into());
+    p.n = 1;
+    let mut add =
+        Step::by_peer_url(Action::AddLearner, true, "add-member", "a".into(), "c".into(), "https://10.0.0.9:2380");
+    add.n = 2;
+    let r = run(&fake, vec![p.clone(), add]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (2, Outcome::Done)], "{r:?}");
+    // Run again: both already happened.
+    let r = run(&fake, vec![p]);
+    assert_eq!(outcomes(&r), vec![(1, Outcome::AlreadyDone)], "{r:?}");
+}
+
+fn run_with<E: Etcd>(etcd: &E, steps: Vec<Step>) -> Run {
+    let ex = Executor {
+        etcd,
+        step_delay: std::time::Duration::ZERO,
+        wait_learner: std::time::Duration::from_secs(1),
+        verify_within: std::time::Duration::from_millis(900),
+        node: None,
+        stop: None,
+    };
+    let plan = Plan { fingerprint: String::new(), steps };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    match rt {
+        Ok(rt) => rt.block_on(ex.run(&plan)),
+        Err(e) => panic!("runtime: {e}"),
+    }
+}
+
+/// The fake, but after an act the next plain member lists (and followers') lag behind.
+struct LagAfterAct<'a>(&'a Fake);
+
+impl Etcd for LagAfterAct<'_> {
+    async fn member_list(&self) -> Result<MemberList, EtcdError> {
+        self.0.member_list().await
+    }
+    async fn member_list_at(&self, url: &str) -> Result<MemberList, EtcdError> {
+        self.0.member_list_at(url).await
+    }
+    async fn status(&self, url: &str) -> Result<Status, EtcdError> {
+        self.0.status(url).await
+    }
+    async fn remove(&self, via: &str, id: MemberId) -> Result<(), EtcdError> {
+        let r = self.0.remove(via, id).await;
+        self.0.with(|s| s.lagging = 3);
+        r
+    }
+    async fn promote(&self, via: &str, id: MemberId) -> Result<(), EtcdError> {
+        self.0.promote(via, id).await
+    }
+    async fn add_learner(&self, via: &str, peer_url: &str) -> Result<(), EtcdError> {
+        self.0.add_learner(via, peer_url).await
+    }
+    async fn peer_answers(&self, peer_url: &str) -> Option<String> {
+        self.0.peer_answers(peer_url).await
+    }
+    fn budget(&self) -> std::time::Duration {
+        self.0.budget()
+    }
+}
+
+/// The fake, but a removal is accepted and never applied.
+struct Stuck<'a>(&'a Fake);
+
+impl Etcd for Stuck<'_> {
+    async fn member_list(&self) -> Result<MemberList, EtcdError> {
+        self.0.member_list().await
+    }
+    async fn member_list_at(&self, url: &str) -> Result<MemberList, EtcdError> {
+        self.0.member_list_at(url).await
+    }
+    async fn status(&self, url: &str) -> Result<Status, EtcdError> {
+        self.0.status(url).await
+    }
+    async fn remove(&self, _via: &str, id: MemberId) -> Result<(), EtcdError> {
+        self.0.with(|s| s.sent.push(format!("remove {id}")));
+        Ok(())
+    }
+    async fn promote(&self, via: &str, id: MemberId) -> Result<(), EtcdError> {
+        self.0.promote(via, id).await
+    }
+    async fn add_learner(&self, via: &str, peer_url: &str) -> Result<(), EtcdError> {
+        self.0.add_learner(via, peer_url).await
+    }
+    async fn peer_answers(&self, peer_url: &str) -> Option<String> {
+        self.0.peer_answers(peer_url).await
+    }
+    fn budget(&self) -> std::time::Duration {
+        self.0.budget()
+    }
+}
