@@ -8,7 +8,7 @@ use crate::audit_data::DEFAULT_QUOTA_BYTES;
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// At or above this share of the quota: warning.
 pub const WARN_PERCENT: i64 = 75;
@@ -22,10 +22,6 @@ declare_check! {
 }
 
 impl Check for DbNearQuota {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

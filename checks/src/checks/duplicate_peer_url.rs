@@ -11,7 +11,7 @@ use crate::declare_check;
 use crate::endpoint::Endpoint;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Health, Member, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Two members whose peer URLs name one endpoint, or two members with one name.
@@ -20,10 +20,6 @@ declare_check! {
 }
 
 impl Check for DuplicatePeerUrl {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = shared_peer_endpoints(snap);
         out.extend(shared_names(snap));

@@ -6,7 +6,7 @@ use super::{defrag_commands, member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// Files smaller than this are not worth a defrag.
 pub const MIN_BYTES: i64 = 100 << 20;
@@ -20,10 +20,6 @@ declare_check! {
 }
 
 impl Check for FragmentedDb {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

@@ -7,11 +7,11 @@
 
 use crate::declare_check;
 use crate::endpoint::{Endpoint, HostKey};
+use crate::finding::FileEdit;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{MEMBER_NAME_ANNOTATIONS, Node, Snapshot};
 use crate::node_local::LocalNode;
-use crate::plan::FileEdit;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A K3s etcd-only node that joined through a node serving no Kubernetes API.
@@ -24,10 +24,6 @@ const ARGS: [&str; 2] = ["k3s.io/node-args", "rke2.io/node-args"];
 const ENV: [&str; 2] = ["k3s.io/node-env", "rke2.io/node-env"];
 
 impl Check for JoinEndpointNotApiserver {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out: Vec<Finding> = local_finding(snap).into_iter().collect();
         // The node-local finding is the better one for this node: it was probed, not inferred.

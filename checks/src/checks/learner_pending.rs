@@ -6,7 +6,7 @@ use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Health, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// etcd promotes a learner only when its progress is within 90% of the leader's
 /// (`learnerReadyPercent` in etcd's server); the same bar decides "caught up" here.
@@ -19,10 +19,6 @@ declare_check! {
 }
 
 impl Check for LearnerPending {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let leader_index = snap.leader().and_then(|l| snap.member(l)).and_then(|m| m.status()).map(|s| s.raft_index);
         snap.members

@@ -6,7 +6,7 @@ use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::{Health, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Reachable members without a leader.
@@ -15,10 +15,6 @@ declare_check! {
 }
 
 impl Check for NoLeader {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let answered: Vec<_> = snap.members.iter().filter(|m| m.status().is_some()).collect();
         let leaderless: Vec<_> = answered.iter().filter(|m| m.health() == Health::NoLeader).collect();

@@ -6,7 +6,7 @@ use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::{Health, Snapshot};
 use crate::quorum::Quorum;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Fault tolerance at or below zero.
@@ -15,10 +15,6 @@ declare_check! {
 }
 
 impl Check for QuorumAtRisk {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let q = Quorum::of_members(&snap.members);
         let not_healthy: Vec<String> = snap

@@ -7,7 +7,7 @@ use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
 use crate::quorum::quorum_of;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// Starts this close together count as one wave unless `--restart-window` says otherwise.
 pub const DEFAULT_WINDOW_SECS: u64 = 120;
@@ -21,10 +21,6 @@ declare_check! {
 }
 
 impl Check for RestartWave {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let window = snap.audit.restart_window_secs.unwrap_or(DEFAULT_WINDOW_SECS) as f64;
         let voters = snap.members.iter().filter(|m| !m.is_learner).count();

@@ -8,7 +8,7 @@ use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::{Health, Snapshot};
 use crate::quorum::Quorum;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A member that is unreachable at every try while it still counts in the membership.
@@ -17,10 +17,6 @@ declare_check! {
 }
 
 impl Check for StaleMember {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let id = Self::INFO.id;
         let started = snap.members.iter().filter(|m| !m.is_unstarted());

@@ -7,7 +7,7 @@ use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::quorum::Quorum;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A member that was added but never started.
@@ -16,10 +16,6 @@ declare_check! {
 }
 
 impl Check for UnstartedMember {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let q = Quorum::of_members(&snap.members);
         snap.members
