@@ -8,6 +8,7 @@ pub mod audit_data;
 pub mod cert;
 pub mod cert_remedy;
 pub mod checks;
+pub mod detect;
 pub mod distribution;
 pub mod endpoint;
 pub mod evidence;

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::finding::{Finding, Remedy};
+use crate::finding::{FileEdit, Finding, Remedy};
 use crate::id::MemberId;
 use crate::model::{Health, Member, Snapshot};
 use crate::quorum::quorum_of;
@@ -50,24 +50,6 @@ pub struct Step {
     /// The file edit of a `set-server-url` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit: Option<FileEdit>,
-}
-
-/// One value replaced in one line of a node's config file, then the service restarted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileEdit {
-    /// The file, as a node path (`/etc/rancher/k3s/config.yaml`).
-    pub file: String,
-    /// How the value is set there (`server:`, `--server`, `K3S_URL=`).
-    pub key: String,
-    /// The 1-based line that holds it when the plan was made.
-    pub line: usize,
-    /// The value now.
-    pub from: String,
-    /// The value it becomes.
-    pub to: String,
-    /// The systemd unit restarted afterwards (`k3s`, `rke2-server`).
-    pub service: String,
 }
 
 /// Step actions, as they appear in `action`.
@@ -114,7 +96,7 @@ pub fn plan(snap: &Snapshot, findings: &[Finding]) -> Plan {
         return numbered(snap, steps);
     }
 
-    let dist = crate::distribution::detect(snap).map(|d| d.0);
+    let dist = crate::detect::distribution(snap).map(|d| d.0);
     // Merge: one proposal per (action, member), with every check that asked for it.
     let mut proposals: Vec<(Remedy, Vec<String>)> = Vec::new();
     for f in findings {
