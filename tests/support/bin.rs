@@ -1,23 +1,29 @@
 //! The built binary, run hermetically: nothing from the developer's shell leaks in. `ETCDCTL_*`
 //! and `ETCD_DOCTOR_*` are cleared, `KUBECONFIG` and the in-cluster variables are removed,
-//! `HOME` is an empty temporary directory (no `~/.kube/config`), and the Kubernetes API is not
-//! asked unless a test calls `with_kube` (and then names its kubeconfig).
+//! `HOME` is an empty directory under cargo's target tmp dir (no `~/.kube/config`), and the
+//! Kubernetes API is not asked unless a test calls `with_kube` (and names its kubeconfig).
 
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The binary as a command, with the temporary `HOME` it runs in.
+/// The binary as an `assert_cmd` command, with `run` beside it.
 pub struct Doctor {
     cmd: assert_cmd::Command,
-    _home: tempfile::TempDir,
 }
 
 /// A hermetic command for the binary (no Kubernetes API).
 pub fn doctor() -> Doctor {
-    let home = tempfile::tempdir().expect("temporary HOME");
-    let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"));
+    Doctor { cmd: assert_cmd::Command::from_std(command()) }
+}
+
+/// The same as a plain `std::process::Command`, for tests that spawn and wait themselves.
+pub fn command() -> std::process::Command {
+    // Empty and shared by every run: the tool never writes to HOME.
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("etcd-doctor-empty-home");
+    std::fs::create_dir_all(&home).expect("an empty HOME");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"));
     for (name, _) in std::env::vars_os() {
         let n = name.to_string_lossy();
         if n.starts_with("ETCDCTL_") || n.starts_with("ETCD_DOCTOR_") {
@@ -27,8 +33,8 @@ pub fn doctor() -> Doctor {
     for v in ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] {
         cmd.env_remove(v);
     }
-    cmd.env("HOME", home.path()).env("ETCD_DOCTOR_NO_KUBE", "1");
-    Doctor { cmd, _home: home }
+    cmd.env("HOME", home).env("ETCD_DOCTOR_NO_KUBE", "1");
+    cmd
 }
 
 impl Doctor {
