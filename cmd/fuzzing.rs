@@ -50,7 +50,8 @@ pub fn bundle_files(data: &[u8]) {
     {
         write(dir.path(), &format!("{}/{name}.prom", bundle::METRICS_DIR), p[4]);
     }
-    if let Ok(snap) = bundle::load(dir.path(), OffsetDateTime::UNIX_EPOCH) {
+    if let Ok(mut snap) = bundle::load(dir.path(), OffsetDateTime::UNIX_EPOCH) {
+        crate::collect::gather::finish_read(&mut snap);
         judge(&snap);
     }
 }

@@ -59,7 +59,8 @@ pub const CERTS: &str = "certs.json";
 /// When the bundle was captured, RFC 3339 (optional).
 pub const COLLECTED_AT: &str = "collected-at.txt";
 
-/// Reads a bundle directory.
+/// Reads a bundle directory as captured; `collect::gather` finishes the snapshot (alarms from
+/// the statuses, members mapped to nodes, members refused by TLS marked unknown).
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if !dir.is_dir() {
         bail!("--bundle {}: not a directory", dir.display());
@@ -103,7 +104,6 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
             ),
         ));
     }
-    snap.alarms = snap.alarms_from_statuses();
     let health_path = dir.join(ENDPOINT_HEALTH);
     if health_path.exists() {
         read_health(&health_path, &mut snap)?;
@@ -115,7 +115,6 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         let nodes = crate::collect::kube::parse_nodes(&text)
             .map_err(|e| anyhow!("cannot parse {} (`kubectl get nodes -o yaml` output?): {e}", nodes_path.display()))?;
         snap.nodes = Some(nodes);
-        snap.map_nodes();
     } else {
         snap.gaps.push(Gap::new(
             "kubernetes",
@@ -284,7 +283,6 @@ fn read_certs(dir: &Path, snap: &mut Snapshot) -> Result<()> {
     let (certs, gaps) = set.finish();
     snap.gaps.extend(gaps);
     snap.certs = Some(certs);
-    super::certs::unknown_when_refused(snap);
     Ok(())
 }
 

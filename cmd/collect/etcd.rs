@@ -259,9 +259,6 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
         ));
     }
     snap.members = members;
-    // Every status carries the active alarms in its errors; the Alarm RPC would go through
-    // raft and wait out an election when the leader is the member that hangs.
-    snap.alarms = snap.alarms_from_statuses();
     Ok((snap, handshakes))
 }
 

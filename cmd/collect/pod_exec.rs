@@ -227,7 +227,6 @@ impl ExecTarget {
                 m.probe = Some(Probe { attempts: at });
             }
         }
-        snap.alarms = snap.alarms_from_statuses();
         snap.gaps.push(Gap::new(
             "etcd",
             format!("reached through the Kubernetes API: etcdctl in pod kube-system/{} (exec)", self.pod),
