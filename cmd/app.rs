@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use etcd_doctor_checks::registry::{self, Selection};
-use etcd_doctor_checks::{Report, Snapshot, plan};
+use etcd_doctor_checks::{model::Snapshot, plan, report::Report};
 use serde_json::json;
 
 use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
@@ -101,7 +101,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let (_, mut report) = diagnose_with(g, &mode)?;
             if pre_upgrade {
                 report.upgrade_ready =
-                    Some(report.findings.iter().all(|f| f.severity == etcd_doctor_checks::Severity::Info));
+                    Some(report.findings.iter().all(|f| f.severity == etcd_doctor_checks::finding::Severity::Info));
             }
             print(&render_report(&report, g.output)?)?;
             Ok(report.exit_code())

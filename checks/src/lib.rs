@@ -1,4 +1,4 @@
-//! The judgement half of etcd-doctor: the plain-data [`Snapshot`] that collectors fill, the
+//! The judgement half of etcd-doctor: the plain-data [`model::Snapshot`] that collectors fill, the
 //! check modules that read it, the exact quorum arithmetic, and the report they produce.
 //!
 //! Nothing here does I/O: no network, no filesystem, no clock. "Now" is a field of the
@@ -23,13 +23,3 @@ pub mod registry;
 pub mod report;
 #[cfg(test)]
 pub(crate) mod testing;
-
-pub use cert::{CertFile, CertInfo, CertRole, Certs, Port, Presented, Side};
-pub use finding::{Evidence, Finding, Remedy, Severity};
-pub use id::MemberId;
-pub use model::{
-    Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, OtherCluster, Probe, Snapshot, Source, Status, Thresholds,
-};
-pub use quorum::Quorum;
-pub use registry::{Check, CheckInfo, Selection};
-pub use report::Report;

@@ -27,7 +27,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Attempt, Gap, Member, Probe, Snapshot, Source, Status},
+};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -261,7 +264,7 @@ fn read_certs(dir: &Path, snap: &mut Snapshot) -> Result<()> {
     let json = dir.join(CERTS);
     let mut set = if json.exists() {
         let v = read_json(&json)?;
-        let certs: etcd_doctor_checks::Certs = serde_json::from_value(v)
+        let certs: etcd_doctor_checks::cert::Certs = serde_json::from_value(v)
             .with_context(|| format!("cannot parse {} (written by `bundle collect`?)", json.display()))?;
         CertSet::from_certs(certs)
     } else {
@@ -315,8 +318,8 @@ pub fn pki_files(pki: &Path) -> Result<Vec<FileSpec>> {
             if stem.ends_with("-key") || stem.ends_with(".key") || stem == "key" {
                 continue;
             }
-            use etcd_doctor_checks::CertRole::*;
-            let roles: Vec<etcd_doctor_checks::CertRole> = match stem {
+            use etcd_doctor_checks::cert::CertRole::*;
+            let roles: Vec<etcd_doctor_checks::cert::CertRole> = match stem {
                 "ca" | "etcd-ca" | "server-ca" | "trusted-ca" if root_peer_ca || has_peer_ca(&d) => {
                     vec![ServerCa, ClientCa]
                 }
@@ -424,7 +427,7 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
         if let (Some(c), Some(mine)) = (status.cluster_id, snap.cluster_id)
             && c != mine
         {
-            snap.other_clusters.push(etcd_doctor_checks::OtherCluster {
+            snap.other_clusters.push(etcd_doctor_checks::model::OtherCluster {
                 endpoint: endpoint.clone(),
                 cluster_id: c,
                 member_id,
@@ -574,7 +577,7 @@ fn id(v: &Value, mode: IdMode, path: &Path, field: &str) -> Result<MemberId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_doctor_checks::Alarm;
+    use etcd_doctor_checks::model::Alarm;
 
     #[test]
     fn alarms_in_status_errors() {

@@ -10,7 +10,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use etcd_client::{Client, ConnectOptions, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, OtherCluster, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Attempt, Gap, Member, OtherCluster, Probe, Snapshot, Source, Status},
+};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use etcd_doctor_checks::CertRole::{self, *};
+use etcd_doctor_checks::cert::CertRole::{self, *};
 use etcd_doctor_checks::distribution::Distribution;
 use etcd_doctor_checks::node_local::LocalNode;
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use etcd_doctor_checks::{Attempt, Gap, MemberId, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Attempt, Gap, Probe, Snapshot, Source, Status},
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{AttachParams, ListParams};

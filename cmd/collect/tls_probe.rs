@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_doctor_checks::endpoint::{Endpoint, HostKey};
-use etcd_doctor_checks::{Member, Port, Side};
+use etcd_doctor_checks::{
+    cert::{Port, Side},
+    model::Member,
+};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;

@@ -11,7 +11,7 @@ use etcd_doctor_checks::endpoint::Endpoint;
 use etcd_doctor_checks::plan::{Plan, Step, action};
 use etcd_doctor_checks::quorum::quorum_of;
 use etcd_doctor_checks::report::Applied;
-use etcd_doctor_checks::{MemberId, Status};
+use etcd_doctor_checks::{id::MemberId, model::Status};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
@@ -142,8 +142,8 @@ impl Executor<'_> {
             Via::Grpc(t) => t,
             Via::Exec(x) => {
                 let v = x.member_list().await?;
-                let mut snap = etcd_doctor_checks::Snapshot::new(
-                    etcd_doctor_checks::Source::Live,
+                let mut snap = etcd_doctor_checks::model::Snapshot::new(
+                    etcd_doctor_checks::model::Source::Live,
                     time::OffsetDateTime::now_utc(),
                 );
                 crate::collect::bundle::members_into(&v, std::path::Path::new("etcdctl member list"), &mut snap)

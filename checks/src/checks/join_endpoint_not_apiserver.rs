@@ -250,7 +250,7 @@ mod tests {
         n
     }
 
-    fn split_cluster(second_etcd_args: &str, env: &str, ready: bool) -> crate::Snapshot {
+    fn split_cluster(second_etcd_args: &str, env: &str, ready: bool) -> crate::model::Snapshot {
         let mut snap = cluster(&[healthy(1)]);
         snap.nodes = Some(vec![
             node(
@@ -312,7 +312,7 @@ mod tests {
         assert!(JoinEndpointNotApiserver.run(&cluster(&[healthy(1)])).is_empty());
     }
 
-    fn local(members: &[crate::Member], serves: bool, candidate: bool) -> crate::Snapshot {
+    fn local(members: &[crate::model::Member], serves: bool, candidate: bool) -> crate::model::Snapshot {
         use crate::node_local::{ApiProbe, JoinSetting};
         let mut snap = cluster(members);
         let probe = |url: &str, ok: bool| ApiProbe {

@@ -71,7 +71,7 @@ mod tests {
         let f = LearnerPending.run(&cluster(&[healthy(1), healthy(2), healthy(3), learner(healthy(4))]));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);
-        assert_eq!(f[0].remedy, Some(Remedy::PromoteLearner { member_id: crate::MemberId(4) }));
+        assert_eq!(f[0].remedy, Some(Remedy::PromoteLearner { member_id: crate::id::MemberId(4) }));
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Check for SplitBrain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemberId;
+    use crate::id::MemberId;
     use crate::model::OtherCluster;
     use crate::testing::*;
 
