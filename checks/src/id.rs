@@ -48,7 +48,7 @@ impl MemberId {
 
     /// Parses an id, resolving the digits-only ambiguity by length: a hex id has at most 16
     /// digits, while a random u64 printed in decimal has 17 or more in 99.9% of cases.
-    pub fn parse_lenient(s: &str) -> Result<MemberId, ParseIdError> {
+    pub(crate) fn parse_lenient(s: &str) -> Result<MemberId, ParseIdError> {
         let c = Self::candidates(s)?;
         let t = s.trim();
         let digits_only = t.bytes().all(|b| b.is_ascii_digit());

@@ -6,7 +6,7 @@
 
 pub mod audit_data;
 pub mod cert;
-pub mod cert_remedy;
+pub(crate) mod cert_remedy;
 pub mod checks;
 pub mod detect;
 pub mod distribution;

@@ -1,5 +1,5 @@
 //! The one list of checks. It drives `checks`, `explain`, `--checks`/`--skip` and the
-//! meta-test; ids are forever: a retired id moves to [`RETIRED`] and is never reused.
+//! meta-test; ids are forever: a retired id moves to `RETIRED` and is never reused.
 
 use crate::checks;
 use crate::finding::{Finding, Severity};
@@ -26,7 +26,7 @@ pub trait Declared {
     fn info(&self) -> &'static CheckInfo;
 }
 
-/// A check: a pure function of the snapshot, declared with [`declare_check!`].
+/// A check: a pure function of the snapshot, declared with [`crate::declare_check!`].
 pub trait Check: Declared + Sync {
     /// Judges the snapshot. Never does I/O; says "could not decide" (info) when its data is
     /// missing instead of raising a false alarm.
@@ -83,7 +83,7 @@ pub static ALL: &[&dyn Check] = &[
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.
-pub static RETIRED: &[(&str, &str)] = &[];
+pub(crate) static RETIRED: &[(&str, &str)] = &[];
 
 /// The check with this id.
 pub fn find(id: &str) -> Option<&'static dyn Check> {
@@ -128,7 +128,7 @@ impl Selection {
     }
 
     /// Whether the check with this id runs.
-    pub fn includes(&self, id: &str) -> bool {
+    pub(crate) fn includes(&self, id: &str) -> bool {
         (self.only.is_empty() || self.only.iter().any(|o| o == id)) && !self.skip.iter().any(|s| s == id)
     }
 }

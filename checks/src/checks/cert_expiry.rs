@@ -20,7 +20,7 @@ declare_check! {
 }
 
 /// Within this many days a certificate is critical.
-pub const CRITICAL_DAYS: i64 = 7;
+pub(crate) const CRITICAL_DAYS: i64 = 7;
 
 impl Check for CertExpiry {
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {

@@ -11,9 +11,9 @@ use crate::model::Snapshot;
 use crate::registry::Check;
 
 /// At or above this share of the quota: warning.
-pub const WARN_PERCENT: i64 = 75;
+pub(crate) const WARN_PERCENT: i64 = 75;
 /// At or above this share: critical (NOSPACE is near; compaction and defrag take time).
-pub const CRITICAL_PERCENT: i64 = 90;
+pub(crate) const CRITICAL_PERCENT: i64 = 90;
 
 declare_check! {
     /// The db size against the backend quota.

@@ -9,9 +9,9 @@ use crate::model::Snapshot;
 use crate::registry::Check;
 
 /// Files smaller than this are not worth a defrag.
-pub const MIN_BYTES: i64 = 100 << 20;
+pub(crate) const MIN_BYTES: i64 = 100 << 20;
 /// In use below this share of the file: fragmented.
-pub const IN_USE_PERCENT: i64 = 50;
+pub(crate) const IN_USE_PERCENT: i64 = 50;
 
 declare_check! {
     /// db size far above db size in use.

@@ -10,7 +10,7 @@ use crate::registry::Check;
 
 /// etcd promotes a learner only when its progress is within 90% of the leader's
 /// (`learnerReadyPercent` in etcd's server); the same bar decides "caught up" here.
-pub const READY_PERCENT: u64 = 90;
+pub(crate) const READY_PERCENT: u64 = 90;
 
 declare_check! {
     /// A running learner: in sync and waiting for promotion, or still catching up.

@@ -10,9 +10,9 @@ use crate::model::Snapshot;
 use crate::registry::Check;
 
 /// Entries behind the leader that make a warning (statuses are taken a few ms apart).
-pub const WARN_BEHIND: u64 = 1000;
+pub(crate) const WARN_BEHIND: u64 = 1000;
 /// etcd's own limit between committed and applied (`maxGapBetweenApplyAndCommitIndex`).
-pub const APPLY_GAP_LIMIT: u64 = 5000;
+pub(crate) const APPLY_GAP_LIMIT: u64 = 5000;
 
 declare_check! {
     /// Applied index far behind.

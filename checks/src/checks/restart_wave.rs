@@ -10,9 +10,9 @@ use crate::quorum::quorum_of;
 use crate::registry::Check;
 
 /// Starts this close together count as one wave unless `--restart-window` says otherwise.
-pub const DEFAULT_WINDOW_SECS: u64 = 120;
+pub(crate) const DEFAULT_WINDOW_SECS: u64 = 120;
 /// Below this store revision there is too little history to tell a restart from a bootstrap.
-pub const MIN_REVISION: i64 = 100;
+pub(crate) const MIN_REVISION: i64 = 100;
 
 declare_check! {
     /// Start times bunched together.
