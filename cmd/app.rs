@@ -278,7 +278,7 @@ fn member_list_doc(r: &Report) -> serde_json::Value {
 }
 
 /// Collects a snapshot from the inputs the flags name (the one gather step).
-pub fn collect(g: &Global) -> Result<Snapshot> {
+fn collect(g: &Global) -> Result<Snapshot> {
     gather(g, &Mode::default()).map(|x| x.snap)
 }
 
