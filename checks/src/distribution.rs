@@ -1,7 +1,7 @@
 //! The Kubernetes distributions etcd-doctor knows. Which one runs a cluster decides how
 //! membership may be changed: kops's etcd-manager owns membership and undoes direct changes;
 //! K3s/RKE2 remove members through a Node annotation; kubeadm wants `kubeadm reset` on a
-//! removed node. [`crate::detect`] tells which one a snapshot shows.
+//! removed node. The `detect` module tells which one a snapshot shows.
 
 use serde::{Deserialize, Serialize};
 
