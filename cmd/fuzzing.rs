@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use etcd_doctor_checks::model::{Node, Snapshot, Source};
 use etcd_doctor_checks::registry::{self, Selection};
-use etcd_doctor_checks::{Node, Snapshot, Source};
 use time::OffsetDateTime;
 
 use crate::collect::{bundle, bundle_write, certs, kube, local, rancher, tls::TlsFiles};
@@ -29,7 +29,7 @@ fn write(dir: &Path, name: &str, data: &[u8]) {
 fn judge(snap: &Snapshot) {
     let findings = registry::run_all(snap, &Selection::default());
     let plan = etcd_doctor_checks::plan::plan(snap, &findings);
-    let report = etcd_doctor_checks::Report::build(snap, findings, plan);
+    let report = etcd_doctor_checks::report::Report::build(snap, findings, plan);
     let _ = serde_json::to_string(&report);
     let _ = crate::render::table::report(&report);
 }
@@ -50,7 +50,8 @@ pub fn bundle_files(data: &[u8]) {
     {
         write(dir.path(), &format!("{}/{name}.prom", bundle::METRICS_DIR), p[4]);
     }
-    if let Ok(snap) = bundle::load(dir.path(), OffsetDateTime::UNIX_EPOCH) {
+    if let Ok(mut snap) = bundle::load(dir.path(), OffsetDateTime::UNIX_EPOCH) {
+        crate::collect::gather::finish_read(&mut snap);
         judge(&snap);
     }
 }
@@ -119,8 +120,8 @@ pub fn pem(data: &[u8]) {
     let _ = TlsFiles::load(Some(&path), Some(&path), Some(&path));
     let _ = certs::read_certs(&path);
     let mut set = certs::CertSet::default();
-    set.add_file(&certs::FileSpec::new(&path, &[etcd_doctor_checks::CertRole::ServerCa], "fuzz"));
-    set.add_file(&certs::FileSpec::new(&path, &[etcd_doctor_checks::CertRole::Server], "fuzz").key(&path));
+    set.add_file(&certs::FileSpec::new(&path, &[etcd_doctor_checks::cert::CertRole::ServerCa], "fuzz"));
+    set.add_file(&certs::FileSpec::new(&path, &[etcd_doctor_checks::cert::CertRole::Server], "fuzz").key(&path));
     let (c, _) = set.finish();
     let mut snap = Snapshot::new(Source::Bundle, OffsetDateTime::UNIX_EPOCH);
     snap.certs = Some(c);

@@ -3,17 +3,11 @@
 
 mod support;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 
 fn doctor(c: &Cluster, extra: &[&str]) -> (i32, Value, String, String) {
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
-        .args(c.tool_args())
-        .args(extra)
-        .output()
-        .expect("run");
+    let out = support::bin::doctor().args(c.tool_args()).args(extra).output().expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     (
         out.status.code().unwrap_or(-1),

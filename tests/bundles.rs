@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use etcd_doctor_checks::registry;
 use serde_json::Value;
+
+mod support;
 
 fn bundles() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles");
@@ -24,33 +25,10 @@ fn bundles() -> Vec<PathBuf> {
 }
 
 fn run(dir: &Path, format: &str) -> (i32, Value) {
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .arg("--bundle")
-        .arg(dir)
-        .args(["-o", format])
-        .output()
-        .expect("run the binary");
-    assert!(out.stderr.is_empty(), "{}: stderr {}", dir.display(), String::from_utf8_lossy(&out.stderr));
-    let doc: Value = if format == "json" {
-        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
-    } else {
-        serde_yaml_ng::from_slice(&out.stdout).expect("stdout is one YAML document")
-    };
-    (out.status.code().unwrap_or(-1), doc)
-}
-
-/// check id -> worst severity it raised.
-fn worst_by_check(report: &Value) -> BTreeMap<String, String> {
-    let rank = |s: &str| ["info", "warning", "critical"].iter().position(|x| *x == s).unwrap_or(0);
-    let mut m: BTreeMap<String, String> = BTreeMap::new();
-    for f in report["findings"].as_array().into_iter().flatten() {
-        let (c, s) = (f["check"].as_str().unwrap_or_default(), f["severity"].as_str().unwrap_or_default());
-        let e = m.entry(c.to_string()).or_insert_with(|| s.to_string());
-        if rank(s) > rank(e) {
-            *e = s.to_string();
-        }
-    }
-    m
+    let r = support::bin::doctor().arg("--bundle").arg(dir).args(["-o", format]).run();
+    assert!(r.stderr.is_empty(), "{}: stderr {}", dir.display(), r.stderr);
+    let doc = if format == "json" { r.json_strict() } else { r.yaml() };
+    (r.code, doc)
 }
 
 #[test]
@@ -65,7 +43,7 @@ fn every_bundle_matches_its_expectations() {
         if code != want_exit {
             failures.push(format!("{}: exit {code}, want {want_exit}", dir.display()));
         }
-        let got = worst_by_check(&report);
+        let got = support::report::findings(&report);
         let want: BTreeMap<String, String> = expect["findings"]
             .as_object()
             .into_iter()

@@ -9,7 +9,6 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 use support::cluster::CertSpec;
@@ -24,12 +23,7 @@ struct Run {
 }
 
 fn doctor(args: &[String]) -> Run {
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .expect("run doctor");
+    let out = support::bin::doctor().args(args).args(["-o", "json"]).output().expect("run doctor");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert!(report.is_object(), "no JSON report; exit {:?} stderr: {stderr}", out.status.code());
@@ -379,7 +373,7 @@ fn garbage_and_truncated_pem_files_are_named_never_a_panic() {
     // Named by a flag, the same truncated file stops the run (exit 3) and says which.
     let mut args = c.tool_args();
     args[3] = pki.join("etcd/peer.crt").display().to_string();
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor").env("ETCD_DOCTOR_NO_KUBE", "1").args(&args).output().expect("run");
+    let out = support::bin::doctor().args(&args).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("--cacert") && err.contains("etcd/peer.crt") && err.contains("truncated"), "{err}");

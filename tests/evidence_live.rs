@@ -12,7 +12,10 @@ use etcd_doctor::collect::etcd::{Target, collect};
 use etcd_doctor::collect::tls::TlsFiles;
 use etcd_doctor::collect::tls_probe::ProbeTls;
 use etcd_doctor_checks::evidence::{Failure, MemberState};
-use etcd_doctor_checks::{Member, MemberId, Snapshot};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Snapshot},
+};
 use serde_json::Value;
 use support::Cluster;
 use support::cluster::CpuLoad;

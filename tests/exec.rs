@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path as UrlPath, RawQuery};
@@ -131,9 +130,8 @@ fn api_server(c: &Cluster, dir: &std::path::Path, log: Log) -> PathBuf {
 
 fn run(kc: &std::path::Path, extra: &[&str]) -> (i32, Value, String, Duration) {
     let t = Instant::now();
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env_remove("ETCD_DOCTOR_NO_KUBE")
-        .env_remove("ETCDCTL_ENDPOINTS")
+    let out = support::bin::doctor()
+        .with_kube()
         .arg("--kubeconfig")
         .arg(kc)
         .args(["-o", "json"])

@@ -6,7 +6,6 @@ mod support;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 use support::proxy::Proxy;
@@ -15,15 +14,11 @@ const KEYS: usize = 1000;
 
 /// The binary, kept away from any real Kubernetes API on the machine.
 fn bin() -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"));
-    c.env("ETCD_DOCTOR_NO_KUBE", "1");
-    c
+    support::bin::command()
 }
 
-fn doctor_cmd() -> assert_cmd::Command {
-    let mut c = cargo_bin_cmd!("kubectl-etcd_doctor");
-    c.env("ETCD_DOCTOR_NO_KUBE", "1");
-    c
+fn doctor_cmd() -> support::bin::Doctor {
+    support::bin::doctor()
 }
 
 fn run(args: &[String]) -> (i32, Value, String) {

@@ -11,9 +11,8 @@ fn three_members_with_distinct_ids_and_their_own_addresses() {
     let c = Cluster::start(3);
     let list = c.member_list();
     assert_eq!(list.len(), 3);
-    let mut ids: Vec<u64> = list.iter().map(|m| m.id).collect();
-    ids.dedup();
-    assert_eq!(ids.len(), 3);
+    let ids: std::collections::BTreeSet<u64> = list.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 3, "member ids are distinct: {ids:?}");
     for m in &c.members {
         assert!(list.iter().any(|l| l.peer_urls == vec![m.peer_url.clone()] && l.id == m.id), "{}", m.peer_url);
         assert!(m.ip.starts_with("127.") && m.ip != "127.0.0.1");

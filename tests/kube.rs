@@ -6,7 +6,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -101,8 +100,8 @@ fn list(nodes: Vec<Value>) -> Value {
 
 fn run(c: &Cluster, kubeconfig: &std::path::Path, extra: &[&str]) -> (i32, Value, Duration) {
     let t = Instant::now();
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env_remove("ETCD_DOCTOR_NO_KUBE")
+    let out = support::bin::doctor()
+        .with_kube()
         .args(c.tool_args())
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -200,8 +199,8 @@ fn bundle_collect_writes_what_reads_back_to_the_same_findings() {
     let kc = api_server(Answer::Nodes(list(nodes)), d.path());
     let (_, live, _) = run(&c, &kc, &[]);
     let dir = d.path().join("bundle");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env_remove("ETCD_DOCTOR_NO_KUBE")
+    let out = support::bin::doctor()
+        .with_kube()
         .args(c.tool_args())
         .arg("--kubeconfig")
         .arg(&kc)
@@ -225,8 +224,7 @@ fn bundle_collect_writes_what_reads_back_to_the_same_findings() {
     assert!(certs_json.contains("\"presented\"") && !certs_json.contains("PRIVATE KEY"), "{certs_json}");
     let nodes_yaml = std::fs::read_to_string(dir.join("nodes.yaml")).expect("nodes.yaml");
     assert!(!nodes_yaml.contains("K10secret") && nodes_yaml.contains("https://10.0.0.1:6443"), "{nodes_yaml}");
-    let back =
-        cargo_bin_cmd!("kubectl-etcd_doctor").arg("--bundle").arg(&dir).args(["-o", "json"]).output().expect("run");
+    let back = support::bin::doctor().arg("--bundle").arg(&dir).args(["-o", "json"]).output().expect("run");
     let back: Value = serde_json::from_slice(&back.stdout).expect("json");
     let summary = |v: &Value| -> Vec<(String, String, String)> {
         let mut f: Vec<_> = v["findings"]
@@ -275,13 +273,7 @@ fn without_endpoints_the_etcd_pods_say_where_etcd_listens() {
         etcd_pod("cp-2", "https://10.0.0.12:2379", false),
     ]);
     let kc = api_server_with(Answer::Nodes(list(vec![])), Some(pods), d.path());
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env_remove("ETCD_DOCTOR_NO_KUBE")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .output()
-        .expect("run");
+    let out = support::bin::doctor().with_kube().arg("--kubeconfig").arg(&kc).output().expect("run");
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--endpoints https://10.0.0.11:2379,https://10.0.0.12:2379"), "{err}");

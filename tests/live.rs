@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 use support::pki::{Kind, Pki};
@@ -22,12 +21,7 @@ struct Run {
 
 fn doctor(args: &[String]) -> Run {
     let t = Instant::now();
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .expect("run doctor");
+    let out = support::bin::doctor().args(args).args(["-o", "json"]).output().expect("run doctor");
     let elapsed = t.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -250,12 +244,7 @@ fn a_ca_that_did_not_sign_the_server_is_named_as_such() {
 #[test]
 fn members_subcommand_and_table_output() {
     let c = Cluster::start(3);
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
-        .args(c.tool_args())
-        .arg("members")
-        .output()
-        .expect("run");
+    let out = support::bin::doctor().args(c.tool_args()).arg("members").output().expect("run");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     for m in &c.members {

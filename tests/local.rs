@@ -6,7 +6,6 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use support::Cluster;
 use support::api_server::{Answer, ApiServer};
@@ -18,13 +17,7 @@ fn copy(from: &Path, to: &Path) {
 }
 
 fn run_local(root: &Path) -> (i32, Value, String) {
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
-        .args(["--local", "--root"])
-        .arg(root)
-        .args(["-o", "json"])
-        .output()
-        .expect("run");
+    let out = support::bin::doctor().args(["--local", "--root"]).arg(root).args(["-o", "json"]).output().expect("run");
     (
         out.status.code().unwrap_or(-1),
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
@@ -145,8 +138,7 @@ fn k3s_etcd_only_node() -> K3sNode {
 }
 
 fn local_cmd(root: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
+    let out = support::bin::doctor()
         .env("ETCD_DOCTOR_RESTART_COMMAND", format!("echo {{service}} >> {}/restarted", root.display()))
         .args(["--local", "--root"])
         .arg(root)
@@ -233,8 +225,7 @@ fn bundle_collect_on_the_node_keeps_the_verdict_and_drops_the_secrets() {
     let r = n.root.path();
     let out_dir = tempfile::tempdir().expect("tempdir");
     let b = out_dir.path().join("bundle");
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor")
-        .env("ETCD_DOCTOR_NO_KUBE", "1")
+    let out = support::bin::doctor()
         .args(["--local", "--root"])
         .arg(r)
         .args(["bundle", "collect"])
@@ -260,7 +251,7 @@ fn bundle_collect_on_the_node_keeps_the_verdict_and_drops_the_secrets() {
         texts.iter().all(|t| !t.contains("supersecret") && !t.contains("PRIVATE KEY")),
         "a secret reached the bundle"
     );
-    let out = cargo_bin_cmd!("kubectl-etcd_doctor").arg("--bundle").arg(&b).args(["-o", "json"]).output().expect("run");
+    let out = support::bin::doctor().arg("--bundle").arg(&b).args(["-o", "json"]).output().expect("run");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(out.status.code(), Some(2), "{v}");
     assert_eq!(v["findings"][0]["check"], "join-endpoint-not-apiserver");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::MemberId;
 
 /// etcd's default backend quota (`--quota-backend-bytes` unset): 2 GiB.
-pub const DEFAULT_QUOTA_BYTES: i64 = 2 * 1024 * 1024 * 1024;
+pub(crate) const DEFAULT_QUOTA_BYTES: i64 = 2 * 1024 * 1024 * 1024;
 
 /// Settings and per-member audit facts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -218,7 +218,7 @@ impl CertInfo {
     }
 
     /// Days (rounded down) from `now` to the end of validity; negative once expired.
-    pub fn days_left(&self, now: OffsetDateTime) -> i64 {
+    pub(crate) fn days_left(&self, now: OffsetDateTime) -> i64 {
         (self.not_after - now).whole_days()
     }
 
@@ -238,7 +238,7 @@ impl CertInfo {
 
     /// Who signed it, as a key to compare members by: the issuer's fingerprint when known,
     /// else its name (two CAs with one name and no fingerprint cannot be told apart).
-    pub fn signer_key(&self) -> String {
+    pub(crate) fn signer_key(&self) -> String {
         match &self.issuer_sha256 {
             Some(f) => format!("sha256 {f}"),
             None => format!("an issuer named {} whose certificate was not seen", self.issuer),
@@ -247,7 +247,7 @@ impl CertInfo {
 }
 
 /// RFC 3339, or the debug form if formatting fails.
-pub fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| format!("{t}"))
 }
 
@@ -262,7 +262,7 @@ fn dns_matches(pattern: &str, host: &str) -> bool {
 
 impl Certs {
     /// The readable files with this role.
-    pub fn files_with(&self, role: CertRole) -> impl Iterator<Item = &CertFile> {
+    pub(crate) fn files_with(&self, role: CertRole) -> impl Iterator<Item = &CertFile> {
         self.files.iter().filter(move |f| f.has(role) && f.error.is_none() && !f.certs.is_empty())
     }
 
@@ -272,7 +272,7 @@ impl Certs {
     }
 
     /// The trusted CA files of a role, as evidence: path and the fingerprint of each certificate.
-    pub fn ca_evidence(&self, role: CertRole) -> Vec<serde_json::Value> {
+    pub(crate) fn ca_evidence(&self, role: CertRole) -> Vec<serde_json::Value> {
         self.files_with(role)
             .map(|f| {
                 serde_json::json!({

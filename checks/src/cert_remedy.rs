@@ -5,7 +5,8 @@
 //! a time, followers first and the leader last (the planner's restart order).
 
 use crate::cert::CertRole;
-use crate::distribution::{Distribution, detect};
+use crate::detect;
+use crate::distribution::Distribution;
 use crate::finding::Remedy;
 use crate::model::{Member, Snapshot};
 
@@ -24,7 +25,7 @@ pub enum Problem {
 
 /// The distribution that decides the commands: the node's file layout, else the snapshot.
 pub fn distribution(snap: &Snapshot) -> Option<Distribution> {
-    snap.certs.as_ref().and_then(|c| c.layout).or_else(|| detect(snap).map(|d| d.0))
+    snap.certs.as_ref().and_then(|c| c.layout).or_else(|| detect::distribution(snap).map(|d| d.0))
 }
 
 /// A manual remedy for one certificate of `role` on `member`'s node (or the local node).

@@ -92,7 +92,7 @@ pub enum Remedy {
     },
     /// On this node (`--local`): point the K3s/RKE2 join URL at one that serves the API, then
     /// restart the service.
-    SetServerUrl(crate::plan::FileEdit),
+    SetServerUrl(FileEdit),
     /// Something only a person (or a node-local run) can do.
     Manual {
         /// One line.
@@ -101,6 +101,24 @@ pub enum Remedy {
         commands: Vec<String>,
     },
 }
+/// One value replaced in one line of a node's config file, then the service restarted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEdit {
+    /// The file, as a node path (`/etc/rancher/k3s/config.yaml`).
+    pub file: String,
+    /// How the value is set there (`server:`, `--server`, `K3S_URL=`).
+    pub key: String,
+    /// The 1-based line that holds it when the plan was made.
+    pub line: usize,
+    /// The value now.
+    pub from: String,
+    /// The value it becomes.
+    pub to: String,
+    /// The systemd unit restarted afterwards (`k3s`, `rke2-server`).
+    pub service: String,
+}
+
 impl Finding {
     /// A finding of `check` about `subject`.
     pub fn new(check: &str, severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {

@@ -1,4 +1,4 @@
-//! The judgement half of etcd-doctor: the plain-data [`Snapshot`] that collectors fill, the
+//! The judgement half of etcd-doctor: the plain-data [`model::Snapshot`] that collectors fill, the
 //! check modules that read it, the exact quorum arithmetic, and the report they produce.
 //!
 //! Nothing here does I/O: no network, no filesystem, no clock. "Now" is a field of the
@@ -6,8 +6,9 @@
 
 pub mod audit_data;
 pub mod cert;
-pub mod cert_remedy;
+pub(crate) mod cert_remedy;
 pub mod checks;
+pub mod detect;
 pub mod distribution;
 pub mod endpoint;
 pub mod evidence;
@@ -24,13 +25,3 @@ pub mod report;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
-
-pub use cert::{CertFile, CertInfo, CertRole, Certs, Port, Presented, Side};
-pub use finding::{Evidence, Finding, Remedy, Severity};
-pub use id::MemberId;
-pub use model::{
-    Alarm, Attempt, EtcdPod, Gap, Health, Member, Node, OtherCluster, Probe, Snapshot, Source, Status, Thresholds,
-};
-pub use quorum::Quorum;
-pub use registry::{Check, CheckInfo, Selection};
-pub use report::Report;

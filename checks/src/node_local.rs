@@ -122,12 +122,12 @@ impl LocalNode {
     }
 
     /// The first candidate that serves the API, if any.
-    pub fn api_candidate(&self) -> Option<&ApiProbe> {
+    pub(crate) fn api_candidate(&self) -> Option<&ApiProbe> {
         self.candidates.iter().find(|c| c.serves_api)
     }
 
     /// Whether this node is K3s or RKE2.
-    pub fn is_rancher(&self) -> bool {
+    pub(crate) fn is_rancher(&self) -> bool {
         matches!(self.distribution, Distribution::K3s | Distribution::Rke2)
     }
 }

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::MemberState;
-use crate::finding::{Finding, Remedy};
+use crate::finding::{FileEdit, Finding, Remedy};
 use crate::id::MemberId;
 use crate::model::{Health, Member, Snapshot};
 use crate::plan_file::fingerprint;
@@ -56,24 +56,6 @@ pub struct Step {
     /// The file edit of a `set-server-url` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit: Option<FileEdit>,
-}
-
-/// One value replaced in one line of a node's config file, then the service restarted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileEdit {
-    /// The file, as a node path (`/etc/rancher/k3s/config.yaml`).
-    pub file: String,
-    /// How the value is set there (`server:`, `--server`, `K3S_URL=`).
-    pub key: String,
-    /// The 1-based line that holds it when the plan was made.
-    pub line: usize,
-    /// The value now.
-    pub from: String,
-    /// The value it becomes.
-    pub to: String,
-    /// The systemd unit restarted afterwards (`k3s`, `rke2-server`).
-    pub service: String,
 }
 
 /// What a step does; serialized as the kebab-case word (`remove-member`).
@@ -230,7 +212,7 @@ pub fn plan_with(snap: &Snapshot, findings: &[Finding], operator_removals: &[Mem
         .map(|(m, j)| Sim { id: m.id, learner: m.is_learner, healthy: j.state == MemberState::Up })
         .collect();
     let q = Quorum::of_judged(snap, &judged);
-    let dist = crate::distribution::detect(snap).map(|d| d.0);
+    let dist = crate::detect::distribution(snap).map(|d| d.0);
     let mut steps: Vec<Step> = Vec::new();
     // No member list (`--local` with no etcd answering) proves nothing about quorum.
     if !snap.members.is_empty() && q.lost() {

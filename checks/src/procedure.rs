@@ -145,7 +145,7 @@ pub fn restart(snap: &Snapshot) -> Plan {
 
 /// The members in the order to restart them one at a time: healthy followers (learners first,
 /// then by name), the leader last. `None` when no member can restart without losing quorum.
-pub fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
+pub(crate) fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
     if Quorum::of(snap).may_restart_together() == 0 {
         return None;
     }

@@ -1,5 +1,5 @@
 //! The one list of checks. It drives `checks`, `explain`, `--checks`/`--skip` and the
-//! meta-test; ids are forever: a retired id moves to [`RETIRED`] and is never reused.
+//! meta-test; ids are forever: a retired id moves to `RETIRED` and is never reused.
 
 use crate::checks;
 use crate::finding::{Finding, Severity};
@@ -20,17 +20,22 @@ pub struct CheckInfo {
     pub docs: &'static str,
 }
 
-/// A check: a pure function of the snapshot.
-pub trait Check: Sync {
+/// What `declare_check!` implements for a check: its declaration.
+pub trait Declared {
     /// Its declaration.
     fn info(&self) -> &'static CheckInfo;
+}
+
+/// A check: a pure function of the snapshot, declared with [`crate::declare_check!`].
+pub trait Check: Declared + Sync {
     /// Judges the snapshot. Never does I/O; says "could not decide" (info) when its data is
     /// missing instead of raising a false alarm.
     fn run(&self, snap: &Snapshot) -> Vec<Finding>;
 }
 
-/// Declares a check's [`CheckInfo`], pulling in `docs/checks/<id>.md` so a check without its
-/// docs page does not compile.
+/// Declares a check's [`CheckInfo`] and implements [`Declared`] for it, pulling in
+/// `docs/checks/<id>.md` so a check without its docs page does not compile. The check then
+/// implements only [`Check::run`].
 #[macro_export]
 macro_rules! declare_check {
     ($(#[$meta:meta])* $name:ident, $id:literal, $severity:expr, $since:literal, $title:literal) => {
@@ -45,6 +50,11 @@ macro_rules! declare_check {
                 since: $since,
                 docs: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/checks/", $id, ".md")),
             };
+        }
+        impl $crate::registry::Declared for $name {
+            fn info(&self) -> &'static $crate::registry::CheckInfo {
+                &Self::INFO
+            }
         }
     };
 }
@@ -75,7 +85,7 @@ pub static ALL: &[&dyn Check] = &[
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.
-pub static RETIRED: &[(&str, &str)] = &[];
+pub(crate) static RETIRED: &[(&str, &str)] = &[];
 
 /// The check with this id.
 pub fn find(id: &str) -> Option<&'static dyn Check> {
@@ -120,7 +130,7 @@ impl Selection {
     }
 
     /// Whether the check with this id runs.
-    pub fn includes(&self, id: &str) -> bool {
+    pub(crate) fn includes(&self, id: &str) -> bool {
         (self.only.is_empty() || self.only.iter().any(|o| o == id)) && !self.skip.iter().any(|s| s == id)
     }
 }

@@ -204,7 +204,7 @@ impl Report {
             source: snap.source,
             collected_at: snap.collected_at,
             cluster_id: snap.cluster_id,
-            distribution: crate::distribution::detect(snap).map(|d| d.0),
+            distribution: crate::detect::distribution(snap).map(|d| d.0),
             local: snap.local.clone(),
             upgrade_ready: None,
             members: snap.members.iter().zip(&judged).map(|(m, j)| MemberRow::of(m, leader, j)).collect(),

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use etcd_doctor_checks::audit_data::{HashKv, Metrics};
-use etcd_doctor_checks::{Gap, MemberId, Snapshot};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Gap, Snapshot},
+};
 use url::Url;
 
 use super::etcd::Target;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use etcd_doctor_checks::endpoint::{Endpoint, EndpointError};
-use etcd_doctor_checks::{Attempt, Gap, Member, Probe, Snapshot, Source};
+use etcd_doctor_checks::model::{Attempt, Gap, Member, Probe, Snapshot, Source};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -62,7 +62,8 @@ pub const CERTS: &str = "certs.json";
 /// When the bundle was captured, RFC 3339 (optional).
 pub const COLLECTED_AT: &str = "collected-at.txt";
 
-/// Reads a bundle directory.
+/// Reads a bundle directory as captured; `collect::gather` finishes the snapshot (alarms from
+/// the statuses, members mapped to nodes, members refused by TLS marked unknown).
 pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if !dir.is_dir() {
         bail!("--bundle {}: not a directory", dir.display());
@@ -107,7 +108,6 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
             ),
         ));
     }
-    snap.alarms = snap.alarms_from_statuses();
     if health_path.exists() {
         read_health(&health_path, &mut snap)?;
     }
@@ -121,7 +121,6 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         let nodes = crate::collect::kube::parse_nodes(&text)
             .map_err(|e| anyhow!("cannot parse {} (`kubectl get nodes -o yaml` output?): {e}", nodes_path.display()))?;
         snap.nodes = Some(nodes);
-        snap.map_nodes();
     } else {
         snap.gaps.push(Gap::new(
             "kubernetes",
@@ -205,7 +204,7 @@ fn read_certs(dir: &Path, snap: &mut Snapshot) -> Result<()> {
     let json = dir.join(CERTS);
     let mut set = if json.exists() {
         let v = read_json(&json)?;
-        let certs: etcd_doctor_checks::Certs = serde_json::from_value(v)
+        let certs: etcd_doctor_checks::cert::Certs = serde_json::from_value(v)
             .with_context(|| format!("cannot parse {} (written by `bundle collect`?)", json.display()))?;
         CertSet::from_certs(certs)
     } else {
@@ -227,7 +226,6 @@ fn read_certs(dir: &Path, snap: &mut Snapshot) -> Result<()> {
     let (certs, gaps) = set.finish();
     snap.gaps.extend(gaps);
     snap.certs = Some(certs);
-    super::certs::unknown_when_refused(snap);
     Ok(())
 }
 
@@ -260,8 +258,8 @@ pub fn pki_files(pki: &Path) -> Result<Vec<FileSpec>> {
             if stem.ends_with("-key") || stem.ends_with(".key") || stem == "key" {
                 continue;
             }
-            use etcd_doctor_checks::CertRole::*;
-            let roles: Vec<etcd_doctor_checks::CertRole> = match stem {
+            use etcd_doctor_checks::cert::CertRole::*;
+            let roles: Vec<etcd_doctor_checks::cert::CertRole> = match stem {
                 "ca" | "etcd-ca" | "server-ca" | "trusted-ca" if root_peer_ca || has_peer_ca(&d) => {
                     vec![ServerCa, ClientCa]
                 }
@@ -341,7 +339,7 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
         if let (Some(c), Some(mine)) = (status.cluster_id, snap.cluster_id)
             && c != mine
         {
-            snap.other_clusters.push(etcd_doctor_checks::OtherCluster {
+            snap.other_clusters.push(etcd_doctor_checks::model::OtherCluster {
                 endpoint: endpoint.clone(),
                 cluster_id: c,
                 member_id,
@@ -473,7 +471,7 @@ fn resolve_free(members: &[Member]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_doctor_checks::{Alarm, MemberId};
+    use etcd_doctor_checks::{id::MemberId, model::Alarm};
 
     #[test]
     fn alarms_in_status_errors() {

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use etcd_doctor_checks::{Member, Node, Snapshot};
+use etcd_doctor_checks::model::{Member, Node, Snapshot};
 use serde_json::{Map, Value, json};
 
 /// Flags whose next argument is a secret, as K3s redacts them.
@@ -155,7 +155,7 @@ pub fn write(snap: &Snapshot, dir: &Path, root: Option<&Path>) -> Result<Vec<Str
 }
 
 /// An etcd pod in the shape `kubectl get pods -o yaml` prints, holding what the checks read.
-fn pod_json(p: &etcd_doctor_checks::EtcdPod) -> Value {
+fn pod_json(p: &etcd_doctor_checks::model::EtcdPod) -> Value {
     let mut ann = Map::new();
     if !p.advertise_client_urls.is_empty() {
         ann.insert("kubeadm.kubernetes.io/etcd.advertise-client-urls".into(), json!(p.advertise_client_urls.join(",")));

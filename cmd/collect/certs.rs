@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use etcd_doctor_checks::{CertFile, CertInfo, CertRole, Certs, Gap, MemberId, Port, Presented, Side};
+use etcd_doctor_checks::{
+    cert::{CertFile, CertInfo, CertRole, Certs, Port, Presented, Side},
+    id::MemberId,
+    model::Gap,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
@@ -267,7 +271,7 @@ impl CertSet {
 /// or expired) or, from files, its server certificate is not signed by the clients' CA: it
 /// may well be running, so its status is unknown (a gap), not "unreachable", and nothing
 /// proposes to remove it. The certificate findings say what is wrong.
-pub fn unknown_when_refused(snap: &mut etcd_doctor_checks::Snapshot) {
+pub fn unknown_when_refused(snap: &mut etcd_doctor_checks::model::Snapshot) {
     let Some(certs) = snap.certs.clone() else { return };
     for m in snap.members.iter_mut().filter(|m| m.reachable() == Some(false) && !m.is_unstarted()) {
         let refused = certs.presented.iter().find(|p| {

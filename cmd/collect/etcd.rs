@@ -11,7 +11,10 @@ use anyhow::{Result, bail};
 use etcd_client::{Client, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
 use etcd_doctor_checks::evidence::{Failure, PeerReach};
-use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, OtherCluster, Probe, Snapshot, Source, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Attempt, Gap, Member, OtherCluster, Probe, Snapshot, Source, Status},
+};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
@@ -204,9 +207,6 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
         ));
     }
     snap.members = members;
-    // Every status carries the active alarms in its errors; the Alarm RPC would go through
-    // raft and wait out an election when the leader is the member that hangs.
-    snap.alarms = snap.alarms_from_statuses();
     Ok((snap, handshakes))
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use etcd_doctor_checks::endpoint::{Endpoint, HostKey};
-use etcd_doctor_checks::{Gap, Snapshot};
+use etcd_doctor_checks::model::{Gap, Snapshot};
 use url::Url;
 
 use super::api_probe::{self, ProbeTls};

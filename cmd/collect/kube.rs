@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etcd_doctor_checks::{EtcdPod, Gap, Node};
+use etcd_doctor_checks::model::{EtcdPod, Gap, Node};
 use k8s_openapi::api::core::v1::{Node as K8sNode, Pod};
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -298,7 +298,7 @@ mod lean {
     }
 
     impl Node {
-        pub fn into_node(self) -> etcd_doctor_checks::Node {
+        pub fn into_node(self) -> etcd_doctor_checks::model::Node {
             let ready = self.status.conditions.iter().find(|c| c.type_ == "Ready");
             let roles = self
                 .metadata
@@ -307,7 +307,7 @@ mod lean {
                 .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
                 .map(str::to_string)
                 .collect();
-            etcd_doctor_checks::Node {
+            etcd_doctor_checks::model::Node {
                 name: self.metadata.name,
                 addresses: self.status.addresses.into_iter().map(|a| a.address).collect(),
                 roles,

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use etcd_doctor_checks::CertRole::{self, *};
+use etcd_doctor_checks::cert::CertRole::{self, *};
 use etcd_doctor_checks::distribution::Distribution;
 use etcd_doctor_checks::node_local::{InitialCluster, LocalNode};
 
@@ -492,7 +492,8 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
     );
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
-    let mut l = Local::from_file(root, Distribution::Kubespray, env, "etcd", get("ETCD_NAME").map(str::to_string), client);
+    let mut l =
+        Local::from_file(root, Distribution::Kubespray, env, "etcd", get("ETCD_NAME").map(str::to_string), client);
     l.node.initial_cluster = env_initial_cluster(&text, &node_path(root, env));
     l.peer_ca = Some(peer_ca.clone());
     l.peer_pair = Some(peer.clone());

@@ -1,5 +1,6 @@
-//! Collectors fill a `Snapshot`; they never judge. Live etcd (`etcd`), offline bundles
-//! (`bundle`), host-name resolution (`resolve`) and certificate files (`tls`).
+//! Collectors fill a `Snapshot`; they never judge. `gather` is the one entry: it picks the route
+//! (live etcd `etcd`, an etcd pod `pod_exec`, an offline `bundle`), adds the Kubernetes API
+//! (`kube`), this node's files (`local`) and certificates (`certs`), and finishes the snapshot.
 
 pub mod api_probe;
 pub mod audit_facts;
@@ -7,6 +8,7 @@ pub mod bundle;
 pub mod bundle_write;
 pub mod certs;
 pub mod etcd;
+pub mod gather;
 pub mod join_probe;
 pub mod kube;
 pub mod local;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use etcd_doctor_checks::{Attempt, Gap, Probe, Snapshot, Source};
+use etcd_doctor_checks::model::{Attempt, Gap, Probe, Snapshot, Source};
 use time::OffsetDateTime;
 
 use crate::etcd::EtcdError;
@@ -61,7 +61,6 @@ impl ExecTarget {
                 m.probe = Some(Probe { attempts: at });
             }
         }
-        snap.alarms = snap.alarms_from_statuses();
         snap.gaps.push(Gap::new(
             "etcd",
             format!("reached through the Kubernetes API: etcdctl in pod kube-system/{} (exec)", self.pod),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use etcd_doctor_checks::endpoint::{Endpoint, HostKey, is_localhost};
-use etcd_doctor_checks::{Gap, Member};
+use etcd_doctor_checks::model::{Gap, Member};
 
 /// The host names in these members' peer and client URLs (not IPs, not localhost).
 pub fn names_in(members: &[Member]) -> BTreeSet<(String, u16)> {

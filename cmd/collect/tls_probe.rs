@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_doctor_checks::endpoint::{Endpoint, HostKey};
-use etcd_doctor_checks::{Member, Port, Side};
+use etcd_doctor_checks::{
+    cert::{Port, Side},
+    model::Member,
+};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -281,7 +284,7 @@ pub async fn peer_reach(
             let r = if url.trim().to_ascii_lowercase().starts_with("https://") {
                 let (chain, refused_by, error) = probe(bare, &url, Port::Peer, dial, command).await;
                 let h = Handshake {
-                    member_id: etcd_doctor_checks::MemberId(0),
+                    member_id: etcd_doctor_checks::id::MemberId(0),
                     port: Port::Peer,
                     url: url.clone(),
                     chain,

@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use etcd_doctor_checks::{Member, MemberId, Snapshot, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Snapshot, Status},
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -243,7 +246,7 @@ mod tests {
     use super::*;
 
     fn members(v: Value) -> Result<Snapshot> {
-        let mut snap = Snapshot::new(etcd_doctor_checks::Source::Bundle, time::OffsetDateTime::UNIX_EPOCH);
+        let mut snap = Snapshot::new(etcd_doctor_checks::model::Source::Bundle, time::OffsetDateTime::UNIX_EPOCH);
         members_into(&v, Path::new("t"), &mut snap)?;
         Ok(snap)
     }

@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use etcd_doctor_checks::{MemberId, Snapshot, Source, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Snapshot, Source, Status},
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{AttachParams, ListParams};

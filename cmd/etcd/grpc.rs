@@ -5,7 +5,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use etcd_client::{Client, ConnectOptions, MemberAddOptions, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::{Member, MemberId, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Status},
+};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 

@@ -11,7 +11,10 @@ pub mod peer;
 
 use std::time::Duration;
 
-use etcd_doctor_checks::{Member, MemberId, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Status},
+};
 
 /// A member list and who answered it.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,7 +14,10 @@ use etcd_doctor_checks::model::Health;
 use etcd_doctor_checks::plan::{Action, Plan, Step};
 use etcd_doctor_checks::quorum::{Change, Quorum};
 use etcd_doctor_checks::report::{Applied, Outcome};
-use etcd_doctor_checks::{Member, MemberId, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Status},
+};
 
 use crate::etcd::{Etcd, EtcdError, MemberList};
 

@@ -65,7 +65,7 @@ fn number(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_doctor_checks::MemberId;
+    use etcd_doctor_checks::id::MemberId;
     use etcd_doctor_checks::plan::{Action, Plan, Step};
     use etcd_doctor_checks::plan_file::{MemberState, fingerprint_of};
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use etcd_doctor_checks::plan::FileEdit;
+use etcd_doctor_checks::finding::FileEdit;
 
 /// What the edit did.
 #[derive(Debug, PartialEq, Eq)]

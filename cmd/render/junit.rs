@@ -2,7 +2,7 @@
 //! (info findings are system-out), so CI systems show an audit like a test run.
 
 use etcd_doctor_checks::registry::CheckInfo;
-use etcd_doctor_checks::{Report, Severity};
+use etcd_doctor_checks::{finding::Severity, report::Report};
 
 /// XML-escapes text for attributes and bodies.
 fn esc(s: &str) -> String {

@@ -5,7 +5,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use etcd_doctor_checks::evidence::MemberState;
 use etcd_doctor_checks::registry::CheckInfo;
 use etcd_doctor_checks::report::MemberRow;
-use etcd_doctor_checks::{Quorum, Report};
+use etcd_doctor_checks::{quorum::Quorum, report::Report};
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -58,7 +58,7 @@ pub fn report(r: &Report) -> String {
         }
     }
     if let Some(ready) = r.upgrade_ready {
-        let bad = r.findings.iter().filter(|f| f.severity != etcd_doctor_checks::Severity::Info).count();
+        let bad = r.findings.iter().filter(|f| f.severity != etcd_doctor_checks::finding::Severity::Info).count();
         out.push_str(&if ready {
             "\nUPGRADE: ready (no finding worse than info)\n".to_string()
         } else {
@@ -81,12 +81,12 @@ pub fn report(r: &Report) -> String {
 }
 
 /// The certificates seen: one row per member URL and per file, leaf certificates only.
-fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
+fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
     let mut t = table(&["WHERE", "SUBJECT", "ISSUER", "NOT AFTER", "SIGNED BY TRUSTED CA", "HANDSHAKE"]);
     let date = |t: time::OffsetDateTime| t.date().to_string();
     // Only the CA each certificate must chain to: the clients' for a server certificate, the
     // peer CA for a peer certificate, the one etcd trusts for clients for a client certificate.
-    let trusted = |ci: &etcd_doctor_checks::CertInfo, roles: &[etcd_doctor_checks::CertRole]| -> String {
+    let trusted = |ci: &etcd_doctor_checks::cert::CertInfo, roles: &[etcd_doctor_checks::cert::CertRole]| -> String {
         let lines: Vec<String> = roles
             .iter()
             .filter_map(|r| r.signed_by())
@@ -100,14 +100,14 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
         let name = r.members.iter().find(|m| m.id == p.member_id).map(|m| m.name.clone()).unwrap_or_default();
         let hs = match (&p.refused_by, &p.error) {
             (_, None) => "ok".to_string(),
-            (Some(etcd_doctor_checks::Side::EtcdDoctor), _) => "refused by etcd-doctor".to_string(),
-            (Some(etcd_doctor_checks::Side::Member), _) => "member refused our cert".to_string(),
+            (Some(etcd_doctor_checks::cert::Side::EtcdDoctor), _) => "refused by etcd-doctor".to_string(),
+            (Some(etcd_doctor_checks::cert::Side::Member), _) => "member refused our cert".to_string(),
             (None, Some(e)) => e.chars().take(40).collect(),
         };
-        let role = if p.port == etcd_doctor_checks::Port::Client {
-            etcd_doctor_checks::CertRole::Server
+        let role = if p.port == etcd_doctor_checks::cert::Port::Client {
+            etcd_doctor_checks::cert::CertRole::Server
         } else {
-            etcd_doctor_checks::CertRole::Peer
+            etcd_doctor_checks::cert::CertRole::Peer
         };
         match p.chain.first() {
             Some(l) => t.add_row(vec![

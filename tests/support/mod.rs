@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 pub mod api_server;
+pub mod bin;
 pub mod cluster;
 pub mod pki;
 pub mod proxy;
 pub mod report;
 
+#[allow(unused_imports)] // not every test file starts a cluster
 pub use cluster::Cluster;

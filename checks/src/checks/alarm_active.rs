@@ -5,7 +5,7 @@
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// NOSPACE or CORRUPT raised.
@@ -14,10 +14,6 @@ declare_check! {
 }
 
 impl Check for AlarmActive {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.alarms
             .iter()

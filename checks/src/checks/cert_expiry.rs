@@ -11,7 +11,7 @@ use crate::cert_remedy::{Problem, remedy};
 use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A certificate that expired, expires soon, or is not valid yet.
@@ -20,13 +20,9 @@ declare_check! {
 }
 
 /// Within this many days a certificate is critical.
-pub const CRITICAL_DAYS: i64 = 7;
+pub(crate) const CRITICAL_DAYS: i64 = 7;
 
 impl Check for CertExpiry {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let now = snap.collected_at;
         let warn = time::Duration::seconds(snap.thresholds.expiry_warning_secs);

@@ -9,7 +9,7 @@ use crate::cert_remedy::{Problem, remedy};
 use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A private key file that does not belong to its certificate.
@@ -18,10 +18,6 @@ declare_check! {
 }
 
 impl Check for CertKeyMismatch {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let Some(certs) = &snap.certs else { return Vec::new() };
         let seen = certs_seen(snap);

@@ -12,7 +12,7 @@ use crate::cert_remedy::{Problem, remedy};
 use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// An advertised URL whose host is not in the member's certificate SANs.
@@ -21,10 +21,6 @@ declare_check! {
 }
 
 impl Check for CertSanMismatch {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
         // One finding per member, role and certificate (a Kubespray member.pem is both).

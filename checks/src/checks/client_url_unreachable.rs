@@ -10,7 +10,7 @@ use crate::declare_check;
 use crate::evidence::{Failure, MemberState};
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 use crate::state::{judge_all, serves_other_cluster};
 
 declare_check! {
@@ -20,10 +20,6 @@ declare_check! {
 }
 
 impl Check for ClientUrlUnreachable {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = judge_all(snap);
         snap.members

@@ -8,12 +8,12 @@ use crate::audit_data::DEFAULT_QUOTA_BYTES;
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// At or above this share of the quota: warning.
-pub const WARN_PERCENT: i64 = 75;
+pub(crate) const WARN_PERCENT: i64 = 75;
 /// At or above this share: critical (NOSPACE is near; compaction and defrag take time).
-pub const CRITICAL_PERCENT: i64 = 90;
+pub(crate) const CRITICAL_PERCENT: i64 = 90;
 
 declare_check! {
     /// The db size against the backend quota.
@@ -22,10 +22,6 @@ declare_check! {
 }
 
 impl Check for DbNearQuota {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

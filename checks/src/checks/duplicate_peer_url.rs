@@ -14,7 +14,7 @@ use crate::endpoint::Endpoint;
 use crate::evidence::MemberState;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Member, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Two members whose peer URLs name one endpoint, or two members with one name.
@@ -23,10 +23,6 @@ declare_check! {
 }
 
 impl Check for DuplicatePeerUrl {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = shared_peer_endpoints(snap);
         out.extend(shared_names(snap));

@@ -6,12 +6,12 @@ use super::{defrag_commands, member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// Files smaller than this are not worth a defrag.
-pub const MIN_BYTES: i64 = 100 << 20;
+pub(crate) const MIN_BYTES: i64 = 100 << 20;
 /// In use below this share of the file: fragmented.
-pub const IN_USE_PERCENT: i64 = 50;
+pub(crate) const IN_USE_PERCENT: i64 = 50;
 
 declare_check! {
     /// db size far above db size in use.
@@ -20,10 +20,6 @@ declare_check! {
 }
 
 impl Check for FragmentedDb {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// HashKV differs at one revision.
@@ -16,10 +16,6 @@ declare_check! {
 }
 
 impl Check for HashMismatch {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let Some(hashes) = &snap.audit.hashes else { return Vec::new() };
         // Only hashes over the same revision and compaction are comparable.

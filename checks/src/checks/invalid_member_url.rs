@@ -12,7 +12,7 @@ use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Member, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A member URL that can never be dialled or listened on.
@@ -130,10 +130,6 @@ pub fn url_problems(raw: &str) -> Vec<UrlProblem> {
 }
 
 impl Check for InvalidMemberUrl {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
         for m in &snap.members {

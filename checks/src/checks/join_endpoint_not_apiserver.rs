@@ -14,11 +14,11 @@
 
 use crate::declare_check;
 use crate::endpoint::{Endpoint, HostKey};
+use crate::finding::FileEdit;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{MEMBER_NAME_ANNOTATIONS, Node, Snapshot};
 use crate::node_local::LocalNode;
-use crate::plan::FileEdit;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A K3s etcd-only node that joined through a node serving no Kubernetes API.
@@ -31,10 +31,6 @@ const ARGS: [&str; 2] = ["k3s.io/node-args", "rke2.io/node-args"];
 const ENV: [&str; 2] = ["k3s.io/node-env", "rke2.io/node-env"];
 
 impl Check for JoinEndpointNotApiserver {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out: Vec<Finding> = local_finding(snap).into_iter().collect();
         out.extend(lone_etcd_only(snap));
@@ -320,7 +316,13 @@ fn lone_etcd_only(snap: &Snapshot) -> Vec<Finding> {
         "etcd-only server {who} started this cluster (no server: or {} set), is its only etcd member, and its Kubernetes API did not answer ({}): no server that serves the API has joined it (inferred: a --disable-etcd server is no etcd member; if one joined, this node cannot reach it either)",
         names.url_env, gap.reason
     );
-    vec![lone_finding(local.distribution == crate::distribution::Distribution::Rke2, Severity::Critical, format!("node {who}"), why, vec![who])]
+    vec![lone_finding(
+        local.distribution == crate::distribution::Distribution::Rke2,
+        Severity::Critical,
+        format!("node {who}"),
+        why,
+        vec![who],
+    )]
 }
 
 fn lone_finding(rke2: bool, severity: Severity, subject: String, why: String, servers: Vec<String>) -> Finding {
@@ -366,7 +368,7 @@ mod tests {
         n
     }
 
-    fn split_cluster(second_etcd_args: &str, env: &str, ready: bool) -> crate::Snapshot {
+    fn split_cluster(second_etcd_args: &str, env: &str, ready: bool) -> crate::model::Snapshot {
         let mut snap = cluster(&[healthy(1)]);
         snap.nodes = Some(vec![
             node(
@@ -428,7 +430,7 @@ mod tests {
         assert!(JoinEndpointNotApiserver.run(&cluster(&[healthy(1)])).is_empty());
     }
 
-    fn local(members: &[crate::Member], serves: bool, candidate: bool) -> crate::Snapshot {
+    fn local(members: &[crate::model::Member], serves: bool, candidate: bool) -> crate::model::Snapshot {
         use crate::node_local::{ApiProbe, JoinSetting};
         let mut snap = cluster(members);
         let probe = |url: &str, ok: bool| ApiProbe {

@@ -6,11 +6,11 @@ use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Health, Snapshot};
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// etcd promotes a learner only when its progress is within 90% of the leader's
 /// (`learnerReadyPercent` in etcd's server); the same bar decides "caught up" here.
-pub const READY_PERCENT: u64 = 90;
+pub(crate) const READY_PERCENT: u64 = 90;
 
 declare_check! {
     /// A running learner: in sync and waiting for promotion, or still catching up.
@@ -19,10 +19,6 @@ declare_check! {
 }
 
 impl Check for LearnerPending {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let leader_index = snap.leader().and_then(|l| snap.member(l)).and_then(|m| m.status()).map(|s| s.raft_index);
         snap.members
@@ -75,7 +71,7 @@ mod tests {
         let f = LearnerPending.run(&cluster(&[healthy(1), healthy(2), healthy(3), learner(healthy(4))]));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);
-        assert_eq!(f[0].remedy, Some(Remedy::PromoteLearner { member_id: crate::MemberId(4) }));
+        assert_eq!(f[0].remedy, Some(Remedy::PromoteLearner { member_id: crate::id::MemberId(4) }));
     }
 
     #[test]

@@ -1,27 +1,27 @@
 //! The check modules, one file per check id. A new check is one file here plus one line in
 //! `registry::ALL` and its docs page in `docs/checks/<id>.md`.
 
-pub mod alarm_active;
-pub mod ca_mismatch;
-pub mod cert_expiry;
-pub mod cert_key_mismatch;
-pub mod cert_san_mismatch;
-pub mod client_url_unreachable;
-pub mod db_near_quota;
-pub mod duplicate_peer_url;
-pub mod fragmented_db;
-pub mod hash_mismatch;
-pub mod invalid_member_url;
-pub mod join_endpoint_not_apiserver;
-pub mod learner_pending;
-pub mod no_leader;
-pub mod quorum_at_risk;
-pub mod raft_lag;
-pub mod restart_wave;
-pub mod split_brain;
-pub mod stale_member;
-pub mod unstarted_member;
-pub mod version_skew;
+pub(crate) mod alarm_active;
+pub(crate) mod ca_mismatch;
+pub(crate) mod cert_expiry;
+pub(crate) mod cert_key_mismatch;
+pub(crate) mod cert_san_mismatch;
+pub(crate) mod client_url_unreachable;
+pub(crate) mod db_near_quota;
+pub(crate) mod duplicate_peer_url;
+pub(crate) mod fragmented_db;
+pub(crate) mod hash_mismatch;
+pub(crate) mod invalid_member_url;
+pub(crate) mod join_endpoint_not_apiserver;
+pub(crate) mod learner_pending;
+pub(crate) mod no_leader;
+pub(crate) mod quorum_at_risk;
+pub(crate) mod raft_lag;
+pub(crate) mod restart_wave;
+pub(crate) mod split_brain;
+pub(crate) mod stale_member;
+pub(crate) mod unstarted_member;
+pub(crate) mod version_skew;
 
 use serde_json::{Value, json};
 

@@ -12,7 +12,7 @@ use crate::declare_check;
 use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 use crate::state::judge_all;
 
 /// How long a collector must have waited, still without a leader, before no-leader is more than
@@ -26,10 +26,6 @@ declare_check! {
 }
 
 impl Check for NoLeader {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = judge_all(snap);
         let answered: Vec<_> = snap.members.iter().zip(&judged).filter(|(m, _)| m.status().is_some()).collect();

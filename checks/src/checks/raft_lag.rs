@@ -7,12 +7,12 @@ use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// Entries behind the leader that make a warning (statuses are taken a few ms apart).
-pub const WARN_BEHIND: u64 = 1000;
+pub(crate) const WARN_BEHIND: u64 = 1000;
 /// etcd's own limit between committed and applied (`maxGapBetweenApplyAndCommitIndex`).
-pub const APPLY_GAP_LIMIT: u64 = 5000;
+pub(crate) const APPLY_GAP_LIMIT: u64 = 5000;
 
 declare_check! {
     /// Applied index far behind.
@@ -21,10 +21,6 @@ declare_check! {
 }
 
 impl Check for RaftLag {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let leader_index = snap.leader().and_then(|l| snap.member(l)).and_then(|m| m.status()).map(|s| s.raft_index);
         snap.members

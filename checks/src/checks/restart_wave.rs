@@ -20,13 +20,13 @@ use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
 use crate::quorum::quorum_of;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 /// How long a restarted member is assumed to need before it counts for quorum again, unless
 /// `--restart-window` says otherwise: starts closer together than this overlapped.
 pub const DEFAULT_WINDOW_SECS: u64 = 1;
 /// Below this store revision there is too little history to tell a restart from a bootstrap.
-pub const MIN_REVISION: i64 = 100;
+pub(crate) const MIN_REVISION: i64 = 100;
 
 declare_check! {
     /// Start times bunched together.
@@ -35,10 +35,6 @@ declare_check! {
 }
 
 impl Check for RestartWave {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let window = snap.audit.restart_window_secs.unwrap_or(DEFAULT_WINDOW_SECS) as f64;
         let voters = snap.members.iter().filter(|m| !m.is_learner).count();

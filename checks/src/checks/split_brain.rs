@@ -6,7 +6,7 @@
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Endpoints that answer for different clusters.
@@ -15,10 +15,6 @@ declare_check! {
 }
 
 impl Check for SplitBrain {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mine = snap.cluster_id.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into());
         snap.other_clusters
@@ -74,7 +70,7 @@ impl Check for SplitBrain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemberId;
+    use crate::id::MemberId;
     use crate::model::OtherCluster;
     use crate::testing::*;
 

@@ -11,7 +11,7 @@ use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::quorum::Quorum;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 use crate::state::{judge_all, serves_other_cluster};
 
 declare_check! {
@@ -21,10 +21,6 @@ declare_check! {
 }
 
 impl Check for StaleMember {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let id = Self::INFO.id;
         let judged = judge_all(snap);

@@ -8,7 +8,7 @@ use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::quorum::Quorum;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// A member that was added but never started.
@@ -17,10 +17,6 @@ declare_check! {
 }
 
 impl Check for UnstartedMember {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = crate::state::judge_all(snap);
         let q = Quorum::of_judged(snap, &judged);

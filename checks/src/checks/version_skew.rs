@@ -6,7 +6,7 @@ use super::version_of;
 use crate::declare_check;
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::Snapshot;
-use crate::registry::{Check, CheckInfo};
+use crate::registry::Check;
 
 declare_check! {
     /// Mixed versions, or a planned upgrade that skips a minor.
@@ -15,10 +15,6 @@ declare_check! {
 }
 
 impl Check for VersionSkew {
-    fn info(&self) -> &'static CheckInfo {
-        &Self::INFO
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let running: Vec<(String, String, (u64, u64, u64))> = snap
             .members

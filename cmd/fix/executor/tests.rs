@@ -5,7 +5,10 @@ use std::sync::Mutex;
 
 use etcd_doctor_checks::plan::{Action, Plan, Step};
 use etcd_doctor_checks::report::Outcome;
-use etcd_doctor_checks::{Member, MemberId, Status};
+use etcd_doctor_checks::{
+    id::MemberId,
+    model::{Member, Status},
+};
 
 use super::{Executor, Run};
 use crate::etcd::{Etcd, EtcdError, MemberList};
