@@ -415,13 +415,16 @@ fn a_member_whose_certificate_we_refuse_does_not_hide_a_dead_one() {
     // runs (alive), a warning, never a removal.
     assert_eq!(sev(odd), Some("warning".into()), "{stale:?}");
     assert_eq!(of(&r.report, "ca-mismatch")[0]["memberID"], hex(odd));
-    // Only the dead member is removed; the one that runs with a foreign certificate is not.
-    let removals: Vec<Value> = r.report["plan"]["steps"]
+    // Only the dead member gets a step (brought back: stopped is not gone); the one that runs
+    // with a foreign certificate gets none, and nothing is removed automatically.
+    let targets: Vec<Value> = r.report["plan"]["steps"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|s| s["action"] == "remove-member")
+        .filter(|s| !s["memberID"].is_null())
         .map(|s| s["memberID"].clone())
         .collect();
-    assert_eq!(removals, vec![Value::String(hex(dead))], "{}", r.report["plan"]);
+    assert_eq!(targets, vec![Value::String(hex(dead))], "{}", r.report["plan"]);
+    let steps = r.report["plan"]["steps"].as_array().cloned().unwrap_or_default();
+    assert!(steps.iter().all(|s| s["automatic"] == false), "{}", r.report["plan"]);
 }

@@ -179,7 +179,9 @@ fn a_dead_member_is_found_in_one_timeout_and_removed_through_the_pod() {
     assert_eq!(code, 2, "{err}\n{v}");
     assert!(v["findings"].as_array().is_some_and(|f| f.iter().any(|f| f["check"] == "stale-member")), "{v}");
     assert!(took < Duration::from_secs(9), "statuses run in parallel: {took:?}");
-    let (code, v, err, _) = run(&kc, &["--fix", "--yes"]);
+    // Stopped is not gone: the removal is the operator's decision.
+    let id = format!("{dead:x}");
+    let (code, v, err, _) = run(&kc, &["--fix", "--yes", "--remove-member", &id]);
     // Two voters remain: a warning (no fault tolerance), nothing stale.
     assert_eq!(code, 1, "{err}\n{v}");
     assert!(v["findings"].as_array().is_some_and(|f| f.iter().all(|f| f["check"] != "stale-member")), "{v}");

@@ -75,7 +75,8 @@ fn healthy_three_members_exit_0_with_a_full_member_table() {
     assert_eq!(r.report["source"], "live");
     assert_eq!(
         r.report["quorum"],
-        serde_json::json!({"voters": 3, "quorum": 2, "healthyVoters": 3, "faultTolerance": 1, "unknownVoters": 0})
+        serde_json::json!({"voters": 3, "quorum": 2, "healthyVoters": 3, "faultTolerance": 1, "unknownVoters": 0,
+            "healthyVotersMin": 3, "healthyVotersMax": 3})
     );
     let leaders = r.report["members"].as_array().map(|a| a.iter().filter(|m| m["leader"] == true).count());
     assert_eq!(leaders, Some(1));

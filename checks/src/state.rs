@@ -5,8 +5,9 @@
 //!    it, else `electing`.
 //! 2. Something proves the process runs although no client URL answered: a completed peer
 //!    handshake, an active raft link from a member that answers
-//!    (`etcd_network_active_peers`), or a client URL that answered with an error (TLS refusal,
-//!    another cluster, auth): `alive`. An unstarted member with such proof is `alive` too (it
+//!    (`etcd_network_active_peers`; not when our own dial found it hung: a paused process keeps
+//!    its connections), or a client URL that answered with an error (TLS refusal, another
+//!    cluster, auth): `alive`. An unstarted member with such proof is `alive` too (it
 //!    is starting). A handshake on a peer endpoint another member shares proves nothing.
 //! 3. Never started (no name) and no proof it runs: `unstarted`.
 //! 4. Tried and not answering, and a fact outside etcd says its machine is gone (its Node
@@ -121,6 +122,9 @@ pub fn judge_all(snap: &Snapshot) -> Vec<Judgement> {
 pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
     let mut ev = Vec::new();
     let (mut answered, mut alive, mut client_failures, mut peer_failures) = (None, false, Vec::new(), Vec::new());
+    // A raft link is weaker proof than a handshake: a paused process keeps its TCP connections
+    // open, so our own "TCP accepted, no TLS" (hung) wins over it.
+    let mut raft_active = false;
 
     for a in m.probe.iter().flat_map(|p| p.attempts.iter()) {
         let mut o = Observation::new(Source::ClientProbe, String::new());
@@ -193,7 +197,9 @@ pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
         o.metric = Some("etcd_network_active_peers".into());
         o.from = Some(other.id);
         o.answer = Some(if *active { "active" } else { "inactive" }.into());
-        alive |= *active;
+        // A link to an endpoint another member holds may be that member's (etcd dialling
+        // localhost reaches its own listener): no proof about this one.
+        raft_active |= *active && !shared_peer;
         ev.push(o);
     }
 
@@ -228,7 +234,8 @@ pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
 
     let tried = !client_failures.is_empty() || !peer_failures.is_empty();
     let gone = gone_facts(snap, m, &mut ev);
-    if alive {
+    let hung = client_failures.iter().chain(&peer_failures).any(|f| *f == Failure::Hung);
+    if alive || (raft_active && !hung) {
         return Judgement { state: MemberState::Alive, evidence: ev };
     }
     if m.is_unstarted() {
@@ -457,6 +464,13 @@ mod tests {
         let mut snap = cluster(&[healthy(1), unreachable(2), unreachable(3)]);
         snap.audit.metrics.entry(MemberId(2)).or_default().peers_active.insert(MemberId(3), true);
         assert_eq!(state(&snap, 3), Unreachable);
+    }
+
+    #[test]
+    fn a_paused_member_stays_hung_though_its_peers_keep_their_raft_links() {
+        let mut snap = cluster(&[healthy(1), healthy(2), hung(3)]);
+        snap.audit.metrics.entry(MemberId(1)).or_default().peers_active.insert(MemberId(3), true);
+        assert_eq!(state(&snap, 3), Hung);
     }
 
     #[test]

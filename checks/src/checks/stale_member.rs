@@ -29,8 +29,21 @@ impl Check for StaleMember {
         // Members whose status is unknown (not probed, or absent from a capture that does not
         // prove they were asked) are said so; nothing is concluded about them.
         let mut out = Vec::new();
-        let unknown: Vec<String> =
-            started().filter(|(_, j)| j.state == MemberState::Unknown).map(|(m, _)| m.label()).collect();
+        // An alive member that no client probe failed for (its status was not collected, e.g.
+        // its certificate was refused) shows no client-side problem: it is said so, not judged.
+        let unasked_alive = |m: &crate::model::Member, j: &crate::state::Judgement| {
+            j.state == MemberState::Alive && m.probe_errors().is_empty()
+        };
+        let unknown: Vec<String> = started()
+            .filter(|(m, j)| j.state == MemberState::Unknown || unasked_alive(m, j))
+            .map(|(m, j)| {
+                if j.state == MemberState::Alive {
+                    format!("{} (alive: raft or its peer port shows it runs)", m.label())
+                } else {
+                    m.label()
+                }
+            })
+            .collect();
         if !unknown.is_empty() {
             out.push(
                 Finding::new(
@@ -52,7 +65,7 @@ impl Check for StaleMember {
                     | MemberState::Gone
             )
         };
-        for (m, j) in started().filter(|(_, j)| stale(j.state)) {
+        for (m, j) in started().filter(|(m, j)| stale(j.state) && !unasked_alive(m, j)) {
             let role = if m.is_learner { "learner" } else { "voter" };
             let other_cluster = serves_other_cluster(snap, m);
             let what = match j.state {
@@ -106,6 +119,10 @@ impl Check for StaleMember {
                 Severity::Warning
             };
             let mut f = removal_finding(id, severity, m, message, q.fault_tolerance, j);
+            let mapping_works = snap.nodes.is_some() && snap.members.iter().any(|x| x.node.is_some());
+            if mapping_works && m.node.is_none() {
+                f = f.with("nodeDeleted", true);
+            }
             if let Some(n) = m.node.as_deref().and_then(|n| snap.node(n)) {
                 f = f.with("node", serde_json::json!({"name": n.name, "ready": n.ready, "readySince": n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())}));
             }
@@ -184,6 +201,16 @@ mod tests {
     }
 
     #[test]
+    fn an_alive_member_whose_status_was_not_collected_is_only_info() {
+        let mut m = unprobed(3);
+        m.peer_probe = Some(vec![crate::evidence::PeerReach { url: m.peer_urls[0].clone(), result: Ok(()) }]);
+        let f = StaleMember.run(&cluster(&[healthy(1), healthy(2), m]));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].message.contains("m3 (3) (alive"), "{}", f[0].message);
+    }
+
+    #[test]
     fn stopped_and_hung_voters_name_their_states() {
         let f = StaleMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), down(4), hung(5)]));
         let states: Vec<String> = f.iter().map(|f| f.evidence["state"].as_str().unwrap_or("").to_string()).collect();
@@ -212,6 +239,7 @@ mod tests {
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(f[0].message.contains("node was deleted"), "{}", f[0].message);
         assert_eq!(f[0].evidence["state"], "gone");
+        assert_eq!(f[0].evidence.get("nodeDeleted"), Some(&serde_json::json!(true)));
         assert!(f[0].remedy.is_some());
     }
 
