@@ -19,7 +19,7 @@ use crate::fix::executor::{Executor, Via};
 use crate::fix::{self};
 use crate::render;
 use etcd_doctor_checks::CertRole;
-use etcd_doctor_checks::plan::PlanFile;
+use etcd_doctor_checks::plan_file::{self, PlanFile};
 use etcd_doctor_checks::report::Applied;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
@@ -74,12 +74,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let plan = match what {
                 None => report.plan.clone(),
                 Some(PlanKind::Restart) => etcd_doctor_checks::procedure::restart(&snap),
+                Some(PlanKind::RemoveMember { id }) => {
+                    let ids = member_ids(&snap, std::slice::from_ref(&id))?;
+                    plan::plan_with(&snap, &[], &ids)
+                }
                 Some(PlanKind::AddMember { name, peer_url }) => {
                     match etcd_doctor_checks::procedure::add_member(&snap, &name, &peer_url) {
                         Ok(p) => p,
                         Err(e @ etcd_doctor_checks::procedure::AddMemberError::AlreadyMember { .. }) => {
                             let _ = writeln!(std::io::stderr(), "{e}");
-                            let empty = plan::Plan { fingerprint: plan::fingerprint(&snap), steps: Vec::new() };
+                            let empty = plan::Plan { fingerprint: plan_file::fingerprint(&snap), steps: Vec::new() };
                             let doc = PlanFile::new(&snap, &empty);
                             print(&render_plan(&doc, g.output)?)?;
                             return Ok(exit::CLEAN);
@@ -162,9 +166,28 @@ fn diagnose_with(g: &Global, mode: &Mode) -> Result<(Snapshot, Report)> {
     let sel = Selection::new(&g.checks, &g.skip)?;
     let snap = collect_with(g, mode)?;
     let findings = registry::run_all(&snap, &sel);
-    let plan = plan::plan(&snap, &findings);
+    let removals = member_ids(&snap, &g.remove_member)?;
+    let plan = plan::plan_with(&snap, &findings, &removals);
     let report = Report::build(&snap, findings, plan);
     Ok((snap, report))
+}
+
+/// Member ids as the operator typed them (hex padded or not, or decimal), each resolved to the
+/// member of this snapshot it can stand for; one that names no member is kept, so the plan
+/// says so.
+fn member_ids(snap: &Snapshot, raw: &[String]) -> Result<Vec<etcd_doctor_checks::MemberId>> {
+    raw.iter()
+        .map(|s| {
+            let c = etcd_doctor_checks::MemberId::candidates(s).with_context(|| {
+                format!("--remove-member {s:?}: not a member id (hex as etcdctl prints it, or decimal)")
+            })?;
+            let known = c.iter().copied().find(|id| snap.member(*id).is_some());
+            Ok(match known {
+                Some(id) => id,
+                None => etcd_doctor_checks::MemberId::parse_lenient(s)?,
+            })
+        })
+        .collect()
 }
 
 fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
@@ -243,7 +266,7 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan) -> Result<i32> {
         print(&text)?;
     }
     let (_, mut after) = diagnose(g)?;
-    let stopped = applied.iter().any(|a| a.result == "refused" || a.result == "failed");
+    let stopped = applied.iter().any(|a| a.result.stops());
     after.applied = Some(applied);
     print(&render_report(&after, g.output)?)?;
     Ok(if stopped { exit::REFUSED } else { after.exit_code() })
@@ -317,6 +340,7 @@ fn collect_with(g: &Global, mode: &Mode) -> Result<Snapshot> {
     snap.audit.restart_window_secs = Some(g.restart_window.as_secs());
     snap.audit.target_version = mode.target_version.clone();
     snap.thresholds.expiry_warning_secs = i64::try_from(g.expiry_warning.as_secs()).unwrap_or(i64::MAX);
+    snap.thresholds.node_grace_secs = i64::try_from(g.node_grace.as_secs()).unwrap_or(i64::MAX);
     Ok(snap)
 }
 

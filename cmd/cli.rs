@@ -49,7 +49,7 @@ pub enum Command {
     Checks,
     /// Write the fix plan (or an add-member / restart plan) with the state it was made from.
     #[command(
-        after_help = "Examples:\n  kubectl etcd-doctor plan -o yaml > plan.yaml\n  kubectl etcd-doctor plan add-member --name etcd-4 --peer-url https://10.0.0.14:2380 -o yaml > add.yaml\n  kubectl etcd-doctor plan restart"
+        after_help = "Examples:\n  kubectl etcd-doctor plan -o yaml > plan.yaml\n  kubectl etcd-doctor plan add-member --name etcd-4 --peer-url https://10.0.0.14:2380 -o yaml > add.yaml\n  kubectl etcd-doctor plan restart\n  kubectl etcd-doctor plan remove-member 8e9e05c52164694d -o yaml > remove.yaml"
     )]
     Plan {
         /// Which plan; the fix plan when omitted.
@@ -112,6 +112,13 @@ pub enum PlanKind {
     /// A rolling restart: followers first, the leader last, never more at once than the
     /// fault tolerance allows.
     Restart,
+    /// Remove a member you decided is gone for good (one that is down, unreachable or hung is
+    /// never removed on its own): planned through the same quorum check; never a member that
+    /// answers.
+    RemoveMember {
+        /// The member id as printed (hex, padded or not) or in decimal (`-w json`).
+        id: String,
+    },
 }
 
 /// Bundle subcommands.
@@ -162,11 +169,11 @@ pub struct Global {
     /// Client private key for mutual TLS. Env: ETCDCTL_KEY.
     #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// How long to wait for a connection to one endpoint (Go syntax: 2s, 500ms).
-    #[arg(long, global = true, default_value = "2s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    /// How long to wait for a connection to one endpoint (Go syntax: 2s, 500ms; at least 100ms).
+    #[arg(long, global = true, default_value = "2s", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
     pub dial_timeout: Duration,
-    /// How long to wait for one request after connecting.
-    #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    /// How long to wait for one request after connecting (at least 100ms).
+    #[arg(long, global = true, default_value = "5s", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
     pub command_timeout: Duration,
     /// kubeconfig to read nodes from (default: KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, global = true, value_name = "FILE")]
@@ -220,9 +227,17 @@ pub struct Global {
     /// Do not ask before --fix or apply changes the cluster.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+    /// With --fix: also remove this member (repeatable), your decision for a member that is
+    /// down, unreachable or hung and will not come back; never done for a member that answers.
+    #[arg(long = "remove-member", global = true, value_name = "ID")]
+    pub remove_member: Vec<String>,
     /// Warn about certificates expiring within this time (7d and less is critical).
     #[arg(long, global = true, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub expiry_warning: Duration,
+    /// A node NotReady this long, while its etcd member does not answer, proves the member
+    /// gone (a removal may then be planned); shorter outages are "bring it back" cases.
+    #[arg(long, global = true, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub node_grace: Duration,
     /// How long a promotion waits for a new learner to catch up.
     #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub wait_learner: Duration,

@@ -3,15 +3,19 @@
 
 use std::time::Duration;
 
-/// Parses a Go duration string. A bare number is taken as seconds.
+/// Parses a Go duration string. Like Go's `time.ParseDuration`, a number needs a unit (`2` is
+/// refused: seconds or milliseconds?); only `0` stands alone.
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let bad = || format!("invalid duration {s:?}: use Go syntax such as 2s, 500ms or 1m30s");
     if t.is_empty() {
         return Err(bad());
     }
-    if let Ok(secs) = t.parse::<f64>() {
-        return secs_to_duration(secs).ok_or_else(bad);
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.parse::<f64>().is_ok() {
+        return Err(format!("invalid duration {s:?}: a unit is needed, e.g. {t}s or {t}ms"));
     }
     let mut total = 0f64;
     let mut rest = t;
@@ -40,6 +44,23 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     secs_to_duration(total).ok_or_else(bad)
 }
 
+/// The least `--dial-timeout` / `--command-timeout` that can work: below it a healthy member
+/// on a loaded machine looks dead (issue 10: `--dial-timeout 0s` or `1ms` did exactly that).
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// A Go duration for a network timeout: at least [`MIN_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse(s)?;
+    if d < MIN_TIMEOUT {
+        return Err(format!(
+            "{s:?} is too short for a network timeout: at least {}ms (a healthy member needs longer than that to \
+             answer; the default is etcdctl's)",
+            MIN_TIMEOUT.as_millis()
+        ));
+    }
+    Ok(d)
+}
+
 fn secs_to_duration(secs: f64) -> Option<Duration> {
     (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
@@ -54,10 +75,20 @@ mod tests {
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse("30d"), Ok(Duration::from_secs(30 * 86400)));
-        for bad in ["", "s", "2x", "-1s", "1e400", "ms5"] {
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "2x", "-1s", "1e400", "ms5", "3", "1.5"] {
             assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse("3").is_err_and(|e| e.contains("3s")));
+    }
+
+    #[test]
+    fn network_timeouts_have_a_floor() {
+        assert_eq!(parse_timeout("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        for low in ["0", "0s", "1ms", "99ms", "50us"] {
+            assert!(parse_timeout(low).is_err_and(|e| e.contains("at least 100ms")), "{low}");
         }
     }
 }

@@ -96,8 +96,19 @@ fn json_reports_follow_the_contract() {
                 assert!(m.get(k).is_some(), "{}: member field {k} missing", dir.display());
             }
         }
-        for k in ["voters", "quorum", "healthyVoters", "faultTolerance"] {
+        for k in ["voters", "quorum", "healthyVoters", "healthyVotersMin", "healthyVotersMax"] {
             assert!(r["quorum"][k].is_i64(), "{}: quorum.{k}", dir.display());
+        }
+        // null only when the evidence leaves it undecided (the bounds differ).
+        let q = &r["quorum"];
+        assert!(
+            q["faultTolerance"].is_i64()
+                || (q["faultTolerance"].is_null() && q["healthyVotersMin"] != q["healthyVotersMax"]),
+            "{}: quorum.faultTolerance {q}",
+            dir.display()
+        );
+        for m in r["members"].as_array().into_iter().flatten() {
+            assert!(m["state"].is_string() && m["evidence"].is_array(), "{}: member state/evidence {m}", dir.display());
         }
         let sev = ["critical", "warning", "info"];
         for f in r["findings"].as_array().expect("findings array") {
@@ -185,6 +196,6 @@ fn pods_yaml_brings_the_etcd_pods_into_the_evidence() {
     let (_, v) = run(&dir, "json");
     let msg = v["findings"][0]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("etcd pod etcd-k8s-cp-4 is Running, CrashLoopBackOff (37 restarts)"), "{msg}");
-    assert!(msg.contains("repair etcd on k8s-cp-4 instead of removing"), "{msg}");
+    assert!(msg.contains("its node k8s-cp-4 is Ready") && msg.contains("bring it back first"), "{msg}");
     assert!(v["plan"]["steps"].as_array().is_some_and(|s| s.iter().all(|s| s["action"] != "remove-member")), "{v}");
 }

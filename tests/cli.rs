@@ -289,3 +289,81 @@ fn version_names_the_git_revision() {
     assert!(text.starts_with(&format!("kubectl-etcd_doctor {} (", env!("CARGO_PKG_VERSION"))), "{text}");
     assert!(rev == "unknown" || (rev.len() >= 7 && rev.bytes().all(|b| b.is_ascii_hexdigit())), "{text}");
 }
+
+fn bundle(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles").join(name)
+}
+
+#[test]
+fn plan_remove_member_accepts_the_id_as_printed_padded_or_decimal_and_never_targets_a_member_that_answers() {
+    // etcd5 (4498f4b987f7c1) of stale-member-of-five does not answer; etcd1 does.
+    for id in ["4498f4b987f7c1", "004498f4b987f7c1", "19308475268462529"] {
+        let out = doctor()
+            .arg("--bundle")
+            .arg(bundle("stale-member-of-five"))
+            .args(["plan", "remove-member", id, "-o", "json"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let steps = v["steps"].as_array().cloned().unwrap_or_default();
+        assert_eq!(steps.len(), 1, "{v}");
+        assert_eq!(steps[0]["action"], "remove-member", "{v}");
+        assert_eq!(steps[0]["memberID"], "4498f4b987f7c1");
+        assert_eq!(steps[0]["automatic"], true);
+        assert_eq!(steps[0]["reason"], "operator");
+        assert!(steps[0]["description"].as_str().is_some_and(|d| d.contains("unreachable")), "{v}");
+    }
+    let out = doctor()
+        .arg("--bundle")
+        .arg(bundle("stale-member-of-five"))
+        .args(["plan", "remove-member", "6caf76a5703598ae", "-o", "json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["steps"][0]["automatic"], false, "{v}");
+    assert!(v["steps"][0]["description"].as_str().is_some_and(|d| d.contains("answers")), "{v}");
+    doctor()
+        .arg("--bundle")
+        .arg(bundle("stale-member-of-five"))
+        .args(["plan", "remove-member", "not-an-id"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a member id"));
+}
+
+#[test]
+fn without_remove_member_an_unreachable_voter_gets_a_bring_back_step_and_with_it_a_removal() {
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = doctor()
+            .arg("--bundle")
+            .arg(bundle("stale-member-of-five"))
+            .args(["-o", "json"])
+            .args(extra)
+            .output()
+            .expect("run");
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let v = run(&[]);
+    let steps = v["plan"]["steps"].as_array().cloned().unwrap_or_default();
+    assert!(steps.iter().all(|s| s["automatic"] == false), "{v}");
+    assert!(steps[0]["description"].as_str().is_some_and(|d| d.starts_with("bring voter etcd5")), "{v}");
+    assert_eq!(v["members"][4]["state"], "unreachable", "{v}");
+    let v = run(&["--remove-member", "4498f4b987f7c1"]);
+    let steps = v["plan"]["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 1, "{v}");
+    assert_eq!((steps[0]["action"].as_str(), steps[0]["automatic"].as_bool()), (Some("remove-member"), Some(true)));
+}
+
+#[test]
+fn the_table_header_says_quorum_lost_only_when_proven() {
+    let header = |name: &str| -> String {
+        let out = doctor().arg("--bundle").arg(bundle(name)).output().expect("run");
+        String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string()
+    };
+    // Two of three do not answer, the third has no leader: nothing proves them down.
+    let h = header("quorum-lost");
+    assert!(h.contains("could not decide whether quorum is lost") && !h.contains("QUORUM LOST"), "{h}");
+    let h = header("healthy-3");
+    assert!(h.contains("3 voters, quorum 2, 3 healthy, tolerates 1 failure"), "{h}");
+}

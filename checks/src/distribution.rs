@@ -23,19 +23,29 @@ pub enum Distribution {
     Kops,
 }
 
+impl Distribution {
+    /// The lowercase name used in JSON, YAML and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distribution::Kubeadm => "kubeadm",
+            Distribution::K3s => "k3s",
+            Distribution::Rke2 => "rke2",
+            Distribution::Kubespray => "kubespray",
+            Distribution::Kops => "kops",
+        }
+    }
+}
+
+impl std::fmt::Display for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The distribution and the fact that gave it away.
 pub fn detect(snap: &Snapshot) -> Option<(Distribution, String)> {
     if let Some(l) = &snap.local {
-        let d = match l.distribution.as_str() {
-            "k3s" => Some(Distribution::K3s),
-            "rke2" => Some(Distribution::Rke2),
-            "kubeadm" => Some(Distribution::Kubeadm),
-            "kubespray" => Some(Distribution::Kubespray),
-            _ => None,
-        };
-        if let Some(d) = d {
-            return Some((d, format!("this node's {}", l.source)));
-        }
+        return Some((l.distribution, format!("this node's {}", l.source)));
     }
     let nodes = snap.nodes.as_deref().unwrap_or_default();
     let has_annotation = |prefix: &str| nodes.iter().find(|n| n.annotations.keys().any(|k| k.starts_with(prefix)));
@@ -113,6 +123,14 @@ mod tests {
         }
         snap.nodes = Some(vec![n]);
         snap
+    }
+
+    #[test]
+    fn names_serialize_as_they_display() {
+        use Distribution::*;
+        for d in [Kubeadm, K3s, Rke2, Kubespray, Kops] {
+            assert_eq!(serde_json::to_value(d).ok(), Some(serde_json::Value::String(d.to_string())));
+        }
     }
 
     #[test]

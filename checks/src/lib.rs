@@ -16,10 +16,12 @@ pub mod id;
 pub mod model;
 pub mod node_local;
 pub mod plan;
+pub mod plan_file;
 pub mod procedure;
 pub mod quorum;
 pub mod registry;
 pub mod report;
+pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
 

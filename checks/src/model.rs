@@ -416,18 +416,32 @@ impl Snapshot {
         out
     }
 
-    /// The leader most reachable members agree on (ties go to the higher raft term), or
-    /// `None` when no member that answered follows one.
+    /// The leader: a voter whose own status claims it (the highest term wins), else the leader
+    /// most answering voters follow (ties go to the higher raft term) unless its own status
+    /// denies it. Learners' views never count (they do not check quorum); `None` when no
+    /// answering voter follows one.
     pub fn leader(&self) -> Option<MemberId> {
+        let voters: Vec<(&Member, &Status)> = self
+            .members
+            .iter()
+            .filter(|m| !m.is_learner)
+            .filter_map(|m| m.status().map(|s| (m, s)))
+            .filter(|(_, s)| !s.is_learner)
+            .collect();
+        if let Some(l) = crate::state::proven_leader(self) {
+            return Some(l);
+        }
         let mut votes: BTreeMap<MemberId, (usize, u64)> = BTreeMap::new();
-        for s in self.members.iter().filter_map(Member::status) {
+        for (_, s) in &voters {
             if let Some(l) = s.leader {
                 let e = votes.entry(l).or_default();
                 e.0 += 1;
                 e.1 = e.1.max(s.raft_term);
             }
         }
-        votes.into_iter().max_by_key(|(_, (n, term))| (*n, *term)).map(|(id, _)| id)
+        // A candidate that answered and says it is not the leader is not shown as one.
+        let denied = |l: MemberId| self.member(l).and_then(Member::status).is_some_and(|s| s.leader != Some(l));
+        votes.into_iter().filter(|(l, _)| !denied(*l)).max_by_key(|(_, (n, term))| (*n, *term)).map(|(id, _)| id)
     }
 }
 

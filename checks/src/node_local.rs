@@ -5,12 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::distribution::Distribution;
+
 /// A node's view of itself.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalNode {
     /// k3s, rke2, kubeadm or kubespray.
-    pub distribution: String,
+    pub distribution: Distribution,
     /// The file that gave the distribution away, as a node path.
     pub source: String,
     /// This node's etcd member name (K3s/RKE2 `db/etcd/config` `name:`, kubeadm `--name`,
@@ -103,6 +105,22 @@ pub struct ApiProbe {
 }
 
 impl LocalNode {
+    /// A node of `distribution` whose files say no more yet than `source`.
+    pub fn new(distribution: Distribution, source: String) -> Self {
+        LocalNode {
+            distribution,
+            source,
+            member_name: None,
+            service: None,
+            etcd_only: false,
+            join: None,
+            join_probe: None,
+            candidates: Vec::new(),
+            files: Vec::new(),
+            initial_cluster: None,
+        }
+    }
+
     /// The first candidate that serves the API, if any.
     pub fn api_candidate(&self) -> Option<&ApiProbe> {
         self.candidates.iter().find(|c| c.serves_api)
@@ -110,7 +128,7 @@ impl LocalNode {
 
     /// Whether this node is K3s or RKE2.
     pub fn is_rancher(&self) -> bool {
-        self.distribution == "k3s" || self.distribution == "rke2"
+        matches!(self.distribution, Distribution::K3s | Distribution::Rke2)
     }
 }
 

@@ -7,7 +7,8 @@
 use crate::endpoint::Endpoint;
 use crate::id::MemberId;
 use crate::model::{Health, Snapshot};
-use crate::plan::{Plan, Step, action, fingerprint};
+use crate::plan::{Action, Plan, Step};
+use crate::plan_file::fingerprint;
 use crate::quorum::Quorum;
 
 /// Why an add-member plan was not made.
@@ -61,19 +62,14 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
             vec!["kubectl etcd-doctor --fix".into()],
         ));
     }
-    steps.push(Step {
-        n: 0,
-        action: action::ADD_LEARNER.into(),
-        member_id: None,
-        automatic: ready,
-        reason: "add-member".into(),
-        description: format!(
-            "add {name} ({peer_url}) as a learner: it replicates without voting, so quorum is unchanged"
-        ),
-        commands: vec![format!("etcdctl member add {name} --learner --peer-urls={peer_url}")],
-        peer_url: Some(peer_url.to_string()),
-        edit: None,
-    });
+    steps.push(Step::by_peer_url(
+        Action::AddLearner,
+        ready,
+        "add-member",
+        format!("add {name} ({peer_url}) as a learner: it replicates without voting, so quorum is unchanged"),
+        format!("etcdctl member add {name} --learner --peer-urls={peer_url}"),
+        peer_url,
+    ));
     let mut initial: Vec<String> = snap
         .members
         .iter()
@@ -89,23 +85,20 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
             "  --data-dir <an EMPTY data dir> <the client URLs and TLS flags of the other members>".into(),
         ],
     ));
-    steps.push(Step {
-        n: 0,
-        action: action::PROMOTE_LEARNER.into(),
-        member_id: None,
-        automatic: ready,
-        reason: "add-member".into(),
-        description: format!("promote {name} once it caught up (apply waits for it, bounded by --wait-learner)"),
-        commands: vec!["etcdctl member promote <id of the new learner>".into()],
-        peer_url: Some(peer_url.to_string()),
-        edit: None,
-    });
+    steps.push(Step::by_peer_url(
+        Action::PromoteLearner,
+        ready,
+        "add-member",
+        format!("promote {name} once it caught up (apply waits for it, bounded by --wait-learner)"),
+        "etcdctl member promote <id of the new learner>".into(),
+        peer_url,
+    ));
     Ok(numbered(snap, steps))
 }
 
 /// Followers first, leader last, at most healthy voters − quorum at a time.
 pub fn restart(snap: &Snapshot) -> Plan {
-    let q = Quorum::of_members(&snap.members);
+    let q = Quorum::of(snap);
     let batch = q.may_restart_together();
     let leader = snap.leader();
     let mut steps = Vec::new();
@@ -153,7 +146,7 @@ pub fn restart(snap: &Snapshot) -> Plan {
 /// The members in the order to restart them one at a time: healthy followers (learners first,
 /// then by name), the leader last. `None` when no member can restart without losing quorum.
 pub fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
-    if Quorum::of_members(&snap.members).may_restart_together() == 0 {
+    if Quorum::of(snap).may_restart_together() == 0 {
         return None;
     }
     let leader = snap.leader();
@@ -168,17 +161,7 @@ pub fn restart_order(snap: &Snapshot) -> Option<Vec<String>> {
 }
 
 fn manual(description: String, commands: Vec<String>) -> Step {
-    Step {
-        n: 0,
-        action: action::MANUAL.into(),
-        member_id: None,
-        automatic: false,
-        reason: "operator".into(),
-        description,
-        commands,
-        peer_url: None,
-        edit: None,
-    }
+    Step::manual(None, "operator", description, commands)
 }
 
 fn numbered(snap: &Snapshot, mut steps: Vec<Step>) -> Plan {
@@ -197,7 +180,7 @@ mod tests {
     fn add_member_is_learner_then_start_then_promote() {
         let p = add_member(&cluster(&[healthy(1), healthy(2), healthy(3)]), "m4", "https://10.0.0.4:2380").ok();
         let actions: Vec<(String, bool)> =
-            p.iter().flat_map(|p| p.steps.iter().map(|s| (s.action.clone(), s.automatic))).collect();
+            p.iter().flat_map(|p| p.steps.iter().map(|s| (s.action.to_string(), s.automatic))).collect();
         assert_eq!(
             actions,
             vec![("add-learner".into(), true), ("manual".into(), false), ("promote-learner".into(), true)]

@@ -56,6 +56,7 @@ pub static ALL: &[&dyn Check] = &[
     &checks::duplicate_peer_url::DuplicatePeerUrl,
     &checks::invalid_member_url::InvalidMemberUrl,
     &checks::quorum_at_risk::QuorumAtRisk,
+    &checks::client_url_unreachable::ClientUrlUnreachable,
     &checks::learner_pending::LearnerPending,
     &checks::join_endpoint_not_apiserver::JoinEndpointNotApiserver,
     &checks::split_brain::SplitBrain,

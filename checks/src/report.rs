@@ -4,11 +4,13 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::id::MemberId;
 use crate::model::{Alarm, Gap, Health, Member, Snapshot, Source};
 use crate::plan::Plan;
 use crate::quorum::Quorum;
+use crate::state::{Judgement, Observation};
 
 /// The whole report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,6 +103,18 @@ pub struct MemberRow {
     /// Errors the member itself reported in its status (no leader, alarms).
     #[serde(rename = "statusErrors")]
     pub status_errors: Vec<String>,
+    /// up, alive, down, unreachable, hung, electing, unknown, gone or unstarted, from the
+    /// evidence below (`health` keeps its older, coarser meaning).
+    #[serde(default = "unknown_state")]
+    pub state: MemberState,
+    /// The observations the state rests on: which probe, which URL, what answer, which node
+    /// fact, which metric.
+    #[serde(default)]
+    pub evidence: Vec<Observation>,
+}
+
+fn unknown_state() -> MemberState {
+    MemberState::Unknown
 }
 
 /// The outcome of one applied step.
@@ -109,14 +123,51 @@ pub struct Applied {
     /// The step number.
     pub n: usize,
     /// done, already-done, refused or failed.
-    pub result: String,
+    pub result: Outcome,
     /// What happened, in one line.
     pub message: String,
 }
 
+/// How a step ended; serialized as the kebab-case word (`already-done`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The change was made and a member list confirms it.
+    Done,
+    /// The cluster already was as the step wants it; nothing was sent.
+    AlreadyDone,
+    /// A precondition did not hold; nothing was changed. The run stops.
+    Refused,
+    /// The change was attempted and is not confirmed. The run stops.
+    Failed,
+}
+
+impl Outcome {
+    /// The word used in JSON, YAML and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already-done",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// Whether the run stops after a step that ended so.
+    pub fn stops(self) -> bool {
+        matches!(self, Outcome::Refused | Outcome::Failed)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl MemberRow {
-    /// The row for one member, given the leader the cluster agrees on.
-    pub fn of(m: &Member, leader: Option<MemberId>) -> Self {
+    /// The row for one member, given the leader the cluster agrees on and its judged state.
+    pub fn of(m: &Member, leader: Option<MemberId>, judged: &Judgement) -> Self {
         let st = m.status();
         MemberRow {
             id: m.id,
@@ -136,6 +187,8 @@ impl MemberRow {
             raft_applied_index: st.and_then(|s| s.raft_applied_index),
             probe_errors: m.probe_errors(),
             status_errors: st.map(|s| s.errors.clone()).unwrap_or_default(),
+            state: judged.state,
+            evidence: judged.evidence.clone(),
         }
     }
 }
@@ -144,6 +197,7 @@ impl Report {
     /// Assembles the report from a snapshot, its findings and its plan.
     pub fn build(snap: &Snapshot, findings: Vec<Finding>, plan: Plan) -> Self {
         let leader = snap.leader();
+        let judged = crate::state::judge_all(snap);
         Report {
             api_version: "etcd-doctor/v1".into(),
             kind: "Report".into(),
@@ -153,8 +207,8 @@ impl Report {
             distribution: crate::distribution::detect(snap).map(|d| d.0),
             local: snap.local.clone(),
             upgrade_ready: None,
-            members: snap.members.iter().map(|m| MemberRow::of(m, leader)).collect(),
-            quorum: Quorum::of_members(&snap.members),
+            members: snap.members.iter().zip(&judged).map(|(m, j)| MemberRow::of(m, leader, j)).collect(),
+            quorum: Quorum::of_judged(snap, &judged),
             alarms: snap.alarms.clone(),
             findings,
             gaps: snap.gaps.clone(),
@@ -186,6 +240,29 @@ mod tests {
     use crate::testing::*;
 
     #[test]
+    fn a_voter_whose_own_status_says_no_leader_is_never_shown_as_leader() {
+        // Voters 2 and 3 still name 1; 1 itself says it has no leader.
+        let snap = cluster(&[no_leader(1), healthy(2), healthy(3)]);
+        let r = Report::build(&snap, Vec::new(), Plan::default());
+        assert!(r.members.iter().all(|m| m.leader != Some(true)), "{:?}", r.members);
+        assert_eq!(r.members[1].state, MemberState::Electing);
+    }
+
+    #[test]
+    fn a_one_endpoint_capture_of_a_leader_has_an_undecided_tolerance_not_a_lost_quorum() {
+        let snap = cluster(&[healthy(1), unprobed(2), unprobed(3)]);
+        let r = Report::build(&snap, Vec::new(), Plan::default());
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        assert!(v["quorum"]["faultTolerance"].is_null(), "{}", v["quorum"]);
+        assert_eq!(
+            (v["quorum"]["healthyVotersMin"].as_u64(), v["quorum"]["healthyVotersMax"].as_u64()),
+            (Some(2), Some(3))
+        );
+        assert_eq!(v["quorum"]["healthyVoters"], 1);
+        assert_eq!(v["members"][0]["leader"], true);
+    }
+
+    #[test]
     fn json_has_the_contract_fields_and_hex_string_ids() {
         let snap = cluster(&[healthy(1), healthy(2), down(0x47dedf98ed15be6)]);
         let findings = run_all(&snap, &Selection::default());
@@ -213,6 +290,12 @@ mod tests {
         assert_eq!(m["reachable"], false);
         assert!(m["version"].is_null() && m["dbSizeBytes"].is_null() && m["node"].is_null());
         assert_eq!(v["members"][0]["leader"], true);
+        assert_eq!(m["state"], "down");
+        assert!(m["evidence"].as_array().is_some_and(|e| e.iter().any(|o| o["source"] == "peer-probe")), "{m}");
+        assert_eq!(v["members"][0]["state"], "up");
+        for k in ["healthyVotersMin", "healthyVotersMax"] {
+            assert!(v["quorum"][k].is_number(), "quorum.{k}");
+        }
         for k in ["voters", "quorum", "healthyVoters", "faultTolerance"] {
             assert!(v["quorum"][k].is_number(), "quorum.{k}");
         }
@@ -223,5 +306,15 @@ mod tests {
         assert!(v["plan"]["steps"].is_array());
         assert!(v.get("applied").is_none());
         assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn outcomes_serialize_as_their_kebab_case_words() {
+        for o in [Outcome::Done, Outcome::AlreadyDone, Outcome::Refused, Outcome::Failed] {
+            let a = Applied { n: 1, result: o, message: String::new() };
+            let v = serde_json::to_value(&a).unwrap_or_default();
+            assert_eq!(v["result"], o.as_str());
+            assert_eq!(serde_json::from_value::<Applied>(v).ok(), Some(a));
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use time::macros::datetime;
 
+use crate::evidence::PeerReach;
 use crate::id::MemberId;
 use crate::model::{Attempt, Member, Probe, Snapshot, Source, Status};
 
@@ -48,17 +49,65 @@ pub fn healthy(n: u64) -> Member {
     m
 }
 
-/// A started member whose client URL refuses connections.
-pub fn down(n: u64) -> Member {
+fn failing(n: u64, client_err: &str, peer_err: Option<&str>) -> Member {
     let mut m = base(n);
-    m.probe = Some(Probe {
-        attempts: vec![Attempt {
-            endpoint: m.client_urls[0].clone(),
-            result: Err(format!("dial tcp 10.0.0.{n}:2379: connect: connection refused")),
-        }],
-    });
+    m.probe =
+        Some(Probe { attempts: vec![Attempt { endpoint: m.client_urls[0].clone(), result: Err(client_err.into()) }] });
+    m.peer_probe = peer_err.map(|e| vec![PeerReach { url: m.peer_urls[0].clone(), result: Err(e.into()) }]);
     m
 }
+
+/// A started member refused at its client URL and its peer URL: proven down.
+pub fn down(n: u64) -> Member {
+    failing(
+        n,
+        &format!("dial tcp 10.0.0.{n}:2379: connect: connection refused"),
+        Some(&format!("dial tcp 10.0.0.{n}:2380: connect: connection refused")),
+    )
+}
+
+/// A started member refused at its client URL whose peer URL was not dialled (a bundle).
+pub fn refused_client_only(n: u64) -> Member {
+    failing(n, &format!("dial tcp 10.0.0.{n}:2379: connect: connection refused"), None)
+}
+
+/// A started member that timed out at its client and peer URLs.
+pub fn unreachable(n: u64) -> Member {
+    failing(
+        n,
+        &format!("dial tcp 10.0.0.{n}:2379: i/o timeout"),
+        Some(&format!("dial tcp 10.0.0.{n}:2380: i/o timeout")),
+    )
+}
+
+/// A started member that accepts TCP but never answers TLS (SIGSTOP).
+pub fn hung(n: u64) -> Member {
+    failing(n, "hung: TCP accepted, no TLS answer within 2s", Some("hung: TCP accepted, no TLS answer within 2s"))
+}
+
+/// A started member whose client URL times out while its peer port completes a handshake.
+pub fn alive(n: u64) -> Member {
+    let mut m = failing(n, &format!("dial tcp 10.0.0.{n}:2379: i/o timeout"), None);
+    m.peer_probe = Some(vec![PeerReach { url: m.peer_urls[0].clone(), result: Ok(()) }]);
+    m
+}
+
+/// A member that answers without a leader (an election, or its side lost quorum).
+pub fn electing(n: u64) -> Member {
+    no_leader(n)
+}
+
+/// A started member that timed out everywhere and whose host name does not resolve (NXDOMAIN,
+/// recorded by [`cluster`]): proven gone.
+pub fn gone(n: u64) -> Member {
+    let mut m = unreachable(n);
+    m.peer_urls = vec![format!("https://m{n}{GONE_SUFFIX}:2380")];
+    m.client_urls = vec![format!("https://m{n}{GONE_SUFFIX}:2379")];
+    m
+}
+
+/// Host names under this suffix are recorded as NXDOMAIN by [`cluster`].
+pub const GONE_SUFFIX: &str = ".gone.example";
 
 /// A member that answers but has no leader.
 pub fn no_leader(n: u64) -> Member {
@@ -94,6 +143,16 @@ pub fn cluster(members: &[Member]) -> Snapshot {
     let mut s = Snapshot::new(Source::Live, datetime!(2026-11-24 12:00 UTC));
     s.cluster_id = Some(MemberId(0xc1));
     s.members = members.to_vec();
+    for m in members {
+        for u in m.peer_urls.iter().chain(&m.client_urls) {
+            if let Ok(crate::endpoint::Endpoint { host: crate::endpoint::HostKey::Name(h), .. }) =
+                crate::endpoint::Endpoint::parse(u)
+                && h.ends_with(GONE_SUFFIX)
+            {
+                s.unresolvable_hosts.insert(h);
+            }
+        }
+    }
     s
 }
 

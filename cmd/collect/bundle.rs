@@ -2,9 +2,11 @@
 //! live collector makes, so the same checks run on it.
 //!
 //! - `member-list.json`: `etcdctl member list -w json` (required; decimal ids, or `--hex`)
-//! - `endpoint-status.json`: `etcdctl endpoint status --cluster -w json` (members absent from
-//!   it were unreachable: etcdctl leaves them out)
-//! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional)
+//! - `endpoint-status.json`: `etcdctl endpoint status --cluster -w json`. etcdctl leaves out
+//!   the endpoints it could not reach, and the file does not say which were asked, so a member
+//!   absent from it is unknown, not down, unless the health capture lists its failure.
+//! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional; it keeps
+//!   failed endpoints with their error: the proof that an absent member was asked)
 //! - `nodes.yaml`: `kubectl get nodes -o yaml` (optional; adds node evidence)
 //! - `pods.yaml`: `kubectl -n kube-system get pods -o yaml` (optional; its etcd pods)
 //! - `local.json`: what `--local` found on a node, join URL probes included (optional)
@@ -26,7 +28,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use etcd_doctor_checks::endpoint::Endpoint;
+use etcd_doctor_checks::endpoint::{Endpoint, EndpointError};
 use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, Probe, Snapshot, Source, Status};
 use serde::Deserialize;
 use serde_json::Value;
@@ -93,6 +95,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     }
 
     let status_path = dir.join(ENDPOINT_STATUS);
+    let health_path = dir.join(ENDPOINT_HEALTH);
     if status_path.exists() {
         read_statuses(&status_path, &mut snap)?;
     } else {
@@ -104,9 +107,11 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         ));
     }
     snap.alarms = snap.alarms_from_statuses();
-    let health_path = dir.join(ENDPOINT_HEALTH);
     if health_path.exists() {
         read_health(&health_path, &mut snap)?;
+    }
+    if status_path.exists() {
+        absent_members_gap(&mut snap, health_path.exists());
     }
     let nodes_path = dir.join(NODES);
     if nodes_path.exists() {
@@ -414,13 +419,25 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
         _ => bail!("{}: expected the JSON array `etcdctl endpoint status -w json` prints", path.display()),
     };
     let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); snap.members.len()];
-    let mut covers_cluster = true;
     for (i, e) in entries.into_iter().enumerate() {
-        let (endpoint, body) = match (e.get("Endpoint"), e.get("Status")) {
-            (Some(ep), Some(st)) => (ep.as_str().unwrap_or_default().to_string(), st.clone()),
-            _ => (String::new(), e),
-        };
+        let endpoint = e.get("Endpoint").and_then(Value::as_str).unwrap_or_default().to_string();
         let at = format!("[{i}]");
+        // An entry that carries an error instead of a status (some wrappers keep failed
+        // endpoints): an attempt that failed, at the member whose client URL it names.
+        if let Some(err) = entry_error(&e) {
+            match snap.members.iter().position(|m| is_client_url(m, &endpoint, &snap.host_addrs)) {
+                Some(j) => attempts[j].push(Attempt {
+                    endpoint: endpoint.clone(),
+                    result: Err(format!("{err} (from {ENDPOINT_STATUS})")),
+                }),
+                None => snap.gaps.push(Gap::new(
+                    "bundle",
+                    format!("{ENDPOINT_STATUS} {at}: {endpoint:?} failed ({err}) and is no member's client URL"),
+                )),
+            }
+            continue;
+        }
+        let body = e.get("Status").cloned().unwrap_or(e);
         let status = status_of(body, mode, path, &at)?;
         let member_id = status.member_id;
         if let (Some(c), Some(mine)) = (status.cluster_id, snap.cluster_id)
@@ -432,7 +449,7 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
                 member_id,
                 members: Vec::new(),
             });
-            if let Some(j) = snap.members.iter().position(|m| is_client_url(m, &endpoint)) {
+            if let Some(j) = snap.members.iter().position(|m| is_client_url(m, &endpoint, &snap.host_addrs)) {
                 let msg = format!(
                     "answers as member {member_id} of another cluster {c} (this cluster is {mine}): its data was wiped and it bootstrapped a new cluster"
                 );
@@ -440,12 +457,11 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
             }
             continue;
         }
+        // The header's member id says who answered, whatever the endpoint was written as
+        // (`10.0.0.1:2379`, a port-forward, a load balancer).
         match snap.members.iter().position(|m| m.id == member_id) {
             Some(j) => {
                 let m = &snap.members[j];
-                if !endpoint.is_empty() && !is_client_url(m, &endpoint) {
-                    covers_cluster = false;
-                }
                 let ep = if endpoint.is_empty() { m.client_urls.first().cloned().unwrap_or_default() } else { endpoint };
                 attempts[j].push(Attempt { endpoint: ep, result: Ok(status) });
             }
@@ -457,33 +473,54 @@ fn read_statuses(path: &Path, snap: &mut Snapshot) -> Result<()> {
             )),
         }
     }
-    if !covers_cluster {
-        snap.gaps.push(Gap::new(
-            "bundle",
-            format!(
-                "{ENDPOINT_STATUS} was not captured with --cluster (it asked endpoints the members do not advertise); \
-                 members missing from it are not known to be down"
-            ),
-        ));
-    }
     for (m, at) in snap.members.iter_mut().zip(attempts) {
         if !at.is_empty() {
             m.probe = Some(Probe { attempts: at });
-        } else if covers_cluster && !m.client_urls.is_empty() {
-            let attempts = m
-                .client_urls
-                .iter()
-                .map(|u| Attempt {
-                    endpoint: u.clone(),
-                    result: Err(format!(
-                        "absent from {ENDPOINT_STATUS} (etcdctl leaves out endpoints it could not reach)"
-                    )),
-                })
-                .collect();
-            m.probe = Some(Probe { attempts });
         }
     }
     Ok(())
+}
+
+/// The error of an `endpoint status` / `endpoint health` entry that failed, if it is one.
+fn entry_error(e: &Value) -> Option<String> {
+    if e.get("Status").is_some() || e.get("header").is_some() {
+        return None;
+    }
+    ["error", "Error", "err"]
+        .iter()
+        .find_map(|k| e.get(*k)?.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Members the captures say nothing about stay unknown (`probe: None`): a status capture
+/// leaves out what failed without saying what was asked (`--cluster` or one endpoint, the
+/// most common mistake), so absence is not proof of anything. One gap names them and says
+/// how to capture so that it would be.
+fn absent_members_gap(snap: &mut Snapshot, had_health: bool) {
+    let absent: Vec<String> = snap
+        .members
+        .iter()
+        .filter(|m| m.probe.is_none() && !m.client_urls.is_empty())
+        .map(|m| if m.name.is_empty() { m.id.to_string() } else { format!("{} ({})", m.id, m.name) })
+        .collect();
+    if absent.is_empty() {
+        return;
+    }
+    let health = if had_health {
+        format!("; {ENDPOINT_HEALTH} does not list them either")
+    } else {
+        format!(", and its failures: etcdctl endpoint health --cluster -w json > {ENDPOINT_HEALTH}")
+    };
+    snap.gaps.push(Gap::new(
+        "bundle",
+        format!(
+            "{} absent from {ENDPOINT_STATUS}, which does not show whether they were asked: their state is unknown, not down. \
+             Capture every member with: etcdctl endpoint status --cluster -w json > {ENDPOINT_STATUS}{health}",
+            absent.join(", "),
+        ),
+    ));
 }
 
 fn read_health(path: &Path, snap: &mut Snapshot) -> Result<()> {
@@ -492,11 +529,12 @@ fn read_health(path: &Path, snap: &mut Snapshot) -> Result<()> {
         format!("cannot parse {}: expected the array `etcdctl endpoint health -w json` prints", path.display())
     })?;
     for h in docs.into_iter().filter(|h| !h.health) {
-        let Some(m) = snap.members.iter_mut().find(|m| is_client_url(m, &h.endpoint)) else { continue };
+        let host_addrs = &snap.host_addrs;
+        let Some(m) = snap.members.iter_mut().find(|m| is_client_url(m, &h.endpoint, host_addrs)) else { continue };
         if m.reachable() == Some(true) {
             continue;
         }
-        let err = h.error.unwrap_or_else(|| "unhealthy".into());
+        let err = h.error.filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "unhealthy".into());
         let attempt = Attempt { endpoint: h.endpoint.clone(), result: Err(format!("{err} (from {ENDPOINT_HEALTH})")) };
         let probe = m.probe.get_or_insert_with(Probe::default);
         probe.attempts.retain(|a| a.endpoint != h.endpoint);
@@ -505,9 +543,29 @@ fn read_health(path: &Path, snap: &mut Snapshot) -> Result<()> {
     Ok(())
 }
 
-fn is_client_url(m: &Member, url: &str) -> bool {
-    let Ok(e) = Endpoint::parse(url) else { return false };
-    m.client_urls.iter().any(|u| Endpoint::parse(u).is_ok_and(|x| x == e))
+/// Whether `raw`, an endpoint as a capture wrote it, names one of `m`'s client URLs. etcdctl
+/// echoes what was typed: `10.0.0.1:2379` and `[::1]:2379` without a scheme, a host name for
+/// an IP; so the scheme is not compared, a missing port matches any, and hosts compare as
+/// sockets (IPv6 spellings, IPv4-mapped, localhost, names resolved in `host_addrs`).
+pub fn is_client_url(
+    m: &Member,
+    raw: &str,
+    host_addrs: &std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+) -> bool {
+    let t = raw.trim();
+    let (ep, port_given) = match Endpoint::parse(t) {
+        Ok(e) => (e, true),
+        Err(EndpointError::NoScheme(_)) => match Endpoint::parse(&format!("https://{t}")) {
+            // `https://` adds 443 when no port was written.
+            Ok(e) => (e.clone(), e.port != Some(443) || t.ends_with(":443")),
+            Err(_) => return false,
+        },
+        Err(_) => return false,
+    };
+    let mine = ep.sockets(host_addrs);
+    m.client_urls.iter().filter_map(|u| Endpoint::parse(u).ok()).any(|c| {
+        c.sockets(host_addrs).iter().any(|(h, p)| mine.iter().any(|(h2, p2)| h == h2 && (!port_given || p == p2)))
+    })
 }
 
 fn resolve_free(members: &[Member]) -> bool {
@@ -585,6 +643,113 @@ mod tests {
             Some(Alarm { member_id: MemberId(16386505787103497523), alarm: "NOSPACE".into() })
         );
         assert_eq!(Alarm::from_status_error("etcdserver: no leader"), None);
+    }
+
+    /// etcd 3.6.6 as captured (shared/reference/memberlists/captured-etcd-3.6.6): three
+    /// members on 127.0.0.1:32371..32373; eh1 (a0d5…) leads, eh2 follows.
+    const MEMBERS: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":11589452085494132595,"raft_term":2},"members":[{"ID":323676404339268582,"name":"dbwp-oth-eh2","peerURLs":["http://dbwp-oth-eh2:2380"],"clientURLs":["http://127.0.0.1:32372"]},{"ID":330631803197386810,"name":"dbwp-oth-eh3","peerURLs":["http://dbwp-oth-eh3:2380"],"clientURLs":["http://127.0.0.1:32373"]},{"ID":11589452085494132595,"name":"dbwp-oth-eh1","peerURLs":["http://dbwp-oth-eh1:2380"],"clientURLs":["http://127.0.0.1:32371"]}]}"#;
+    const LEADER: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":11589452085494132595,"revision":301,"raft_term":2},"version":"3.6.6","dbSize":49152,"leader":11589452085494132595,"raftIndex":308,"raftTerm":2,"raftAppliedIndex":308,"dbSizeInUse":49152,"storageVersion":"3.6.0","dbSizeQuota":2147483648,"downgradeInfo":{}}"#;
+    const FOLLOWER: &str = r#"{"header":{"cluster_id":16509504660443962926,"member_id":323676404339268582,"revision":301,"raft_term":2},"version":"3.6.6","dbSize":49152,"leader":11589452085494132595,"raftIndex":308,"raftTerm":2,"raftAppliedIndex":308,"dbSizeInUse":49152,"storageVersion":"3.6.0","dbSizeQuota":2147483648,"downgradeInfo":{}}"#;
+    const EH1: MemberId = MemberId(11589452085494132595);
+    const EH2: MemberId = MemberId(323676404339268582);
+    const EH3: MemberId = MemberId(330631803197386810);
+
+    fn bundle(files: &[(&str, String)]) -> Snapshot {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        std::fs::write(d.path().join(MEMBER_LIST), MEMBERS).unwrap_or_else(|e| panic!("{e}"));
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        load(d.path(), OffsetDateTime::UNIX_EPOCH).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    fn member(s: &Snapshot, id: MemberId) -> &Member {
+        s.members.iter().find(|m| m.id == id).unwrap_or_else(|| panic!("{id} missing"))
+    }
+
+    fn errors(m: &Member) -> Vec<String> {
+        m.probe.iter().flat_map(|p| &p.attempts).filter_map(|a| a.result.clone().err()).collect()
+    }
+
+    #[test]
+    fn one_endpoint_typed_without_a_scheme_leaves_the_others_unknown() {
+        // `etcdctl --endpoints 127.0.0.1:32371 endpoint status -w json`, no --cluster: the
+        // most common capture. etcdctl echoes the endpoint as typed.
+        let s = bundle(&[(ENDPOINT_STATUS, format!(r#"[{{"Endpoint":"127.0.0.1:32371","Status":{LEADER}}}]"#))]);
+        assert_eq!(member(&s, EH1).reachable(), Some(true));
+        assert_eq!(member(&s, EH2).probe, None);
+        assert_eq!(member(&s, EH3).probe, None);
+        let gap =
+            s.gaps.iter().find(|g| g.reason.contains("absent from")).map(|g| g.reason.clone()).unwrap_or_default();
+        assert!(gap.contains(&EH2.to_string()) && gap.contains(&EH3.to_string()), "{gap}");
+        assert!(gap.contains("etcdctl endpoint status --cluster -w json"), "{gap}");
+        assert!(gap.contains("endpoint health --cluster"), "{gap}");
+    }
+
+    #[test]
+    fn a_health_capture_proves_an_absent_member_was_asked() {
+        let status = format!(
+            r#"[{{"Endpoint":"http://127.0.0.1:32371","Status":{LEADER}}},{{"Endpoint":"http://127.0.0.1:32372","Status":{FOLLOWER}}}]"#
+        );
+        let health = r#"[{"endpoint":"http://127.0.0.1:32371","health":true,"took":"1.2ms"},{"endpoint":"http://127.0.0.1:32372","health":true,"took":"1.4ms"},{"endpoint":"127.0.0.1:32373","health":false,"took":"5.000892471s","error":"context deadline exceeded"}]"#;
+        let s = bundle(&[(ENDPOINT_STATUS, status), (ENDPOINT_HEALTH, health.to_string())]);
+        assert_eq!(member(&s, EH2).reachable(), Some(true));
+        let e = errors(member(&s, EH3));
+        assert!(e.len() == 1 && e[0].contains("context deadline exceeded"), "{e:?}");
+        assert!(!s.gaps.iter().any(|g| g.reason.contains("absent from")), "{:?}", s.gaps);
+    }
+
+    #[test]
+    fn a_status_entry_with_an_error_is_a_failed_attempt() {
+        let status = format!(
+            r#"[{{"Endpoint":"http://127.0.0.1:32371","Status":{LEADER}}},{{"Endpoint":"http://127.0.0.1:32373","error":"failed to dial: context deadline exceeded"}}]"#
+        );
+        let s = bundle(&[(ENDPOINT_STATUS, status)]);
+        let e = errors(member(&s, EH3));
+        assert!(e.len() == 1 && e[0].contains("context deadline exceeded"), "{e:?}");
+        assert_eq!(member(&s, EH2).probe, None);
+    }
+
+    #[test]
+    fn a_member_list_alone_leaves_every_member_unknown() {
+        let s = bundle(&[]);
+        assert!(s.members.iter().all(|m| m.probe.is_none()), "{:?}", s.members);
+        assert!(s.gaps.iter().any(|g| g.reason.contains("--cluster -w json")), "{:?}", s.gaps);
+    }
+
+    #[test]
+    fn client_urls_match_with_or_without_scheme_and_in_any_spelling() {
+        let none = std::collections::BTreeMap::new();
+        let mut m = Member {
+            id: EH1,
+            name: "m".into(),
+            peer_urls: vec![],
+            client_urls: vec!["http://127.0.0.1:32371".into()],
+            is_learner: false,
+            probe: None,
+            node: None,
+            peer_probe: None,
+        };
+        for yes in [
+            "127.0.0.1:32371",
+            "https://127.0.0.1:32371",
+            "HTTP://localhost:32371/",
+            "[::ffff:127.0.0.1]:32371",
+            "127.0.0.1",
+        ] {
+            assert!(is_client_url(&m, yes, &none), "{yes}");
+        }
+        for no in ["127.0.0.1:32372", "10.0.0.1:32371", "", "not a url"] {
+            assert!(!is_client_url(&m, no, &none), "{no}");
+        }
+        m.client_urls = vec!["https://[::1]:2379".into()];
+        assert!(is_client_url(&m, "[0:0:0:0:0:0:0:1]:2379", &none));
+        assert!(is_client_url(&m, "https://[::1]:2379", &none));
+        m.client_urls = vec!["https://etcd-1.internal:2379".into()];
+        let mut addrs = std::collections::BTreeMap::new();
+        addrs.insert("etcd-1.internal".to_string(), vec![std::net::IpAddr::from([10, 0, 0, 1])]);
+        assert!(is_client_url(&m, "10.0.0.1:2379", &addrs));
+        assert!(!is_client_url(&m, "10.0.0.1:2379", &none));
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! credited to the member whose id is in its header, whatever URL reached it.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use etcd_client::{Client, ConnectOptions, MemberListResponse};
 use etcd_doctor_checks::endpoint::Endpoint;
+use etcd_doctor_checks::evidence::{Failure, PeerReach};
 use etcd_doctor_checks::{Attempt, Gap, Member, MemberId, OtherCluster, Probe, Snapshot, Source, Status};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -128,18 +129,57 @@ struct Answer {
 }
 
 async fn ask(t: &Target, url: String) -> Answer {
-    let (list, status) = tokio::join!(t.member_list(&url), t.status(&url));
+    let (list, status) = tokio::join!(t.member_list(&url), probe_status(t, &url));
     Answer { url, list, status }
 }
 
-/// The certificate handshakes with every member, alongside the status probe (none without a
-/// probe configuration).
-async fn probe_certs(t: &Target, members: &[Member]) -> Vec<super::certs::Handshake> {
-    match &t.probe {
-        Some(p) => super::tls_probe::probe_all(p, members, t.dial, t.command).await,
-        None => Vec::new(),
+/// Status of one endpoint, with a bare TCP connect to the same address beside it, so a
+/// failure says how it failed: refused, unreachable, or hung (TCP accepted, TLS or gRPC never
+/// answered). Both run at once: this costs no more time than the status alone.
+pub async fn probe_status(t: &Target, url: &str) -> Result<Status, String> {
+    let (status, tcp) = tokio::join!(t.status(url), super::tls_probe::tcp_reach(url, t.dial));
+    status.map_err(|e| failure_line(e, tcp))
+}
+
+/// The status error, prefixed with what the TCP connect found when that tells more. The
+/// words are those `Failure::classify` reads ("hung:", "connection refused", "i/o timeout").
+fn failure_line(err: String, tcp: Option<super::tls_probe::TcpReach>) -> String {
+    use super::tls_probe::TcpReach;
+    let class = Failure::classify(&err);
+    match tcp {
+        None => err,
+        Some(TcpReach::Accepted) => {
+            let timed_out = ["deadline", "within", "timed out", "timeout", "elapsed"]
+                .iter()
+                .any(|k| err.to_ascii_lowercase().contains(k));
+            if class == Failure::Unknown && timed_out {
+                format!("hung: TCP accepted, but TLS or gRPC did not answer: {err}")
+            } else {
+                err
+            }
+        }
+        Some(TcpReach::Failed(line)) => match class {
+            // The status got further than the bare connect did (a race, a backlog): its word wins.
+            Failure::Tls | Failure::Answered | Failure::Hung => err,
+            c if c == Failure::classify(&line) => err,
+            _ => format!("{line}; {err}"),
+        },
     }
 }
+
+/// The certificate handshakes with every member (none without a probe configuration), and
+/// every member's peer listeners dialled, reusing those handshakes; beside the status probe.
+async fn probe_transport(t: &Target, members: &[Member]) -> (Vec<super::certs::Handshake>, PeerDials) {
+    let handshakes = match &t.probe {
+        Some(p) => super::tls_probe::probe_all(p, members, t.dial, t.command).await,
+        None => Vec::new(),
+    };
+    let peers = super::tls_probe::peer_reach(&handshakes, members, t.dial, t.command).await;
+    (handshakes, peers)
+}
+
+/// Per member, what dialling its peer URLs found.
+type PeerDials = Vec<Option<Vec<PeerReach>>>;
 
 /// Collects a snapshot from live etcd, and the certificates its members presented.
 pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshake>)> {
@@ -164,11 +204,11 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
 
     // Round two, while the rest of round one finishes: every member client URL not asked yet.
     let names = resolve::names_in(&members);
-    let (mut probed, rest, (mut host_addrs, mut resolve_gaps), mut handshakes) = tokio::join!(
+    let (mut probed, rest, mut resolved, (mut handshakes, mut peers)) = tokio::join!(
         probe_list(t, &members),
         first.collect::<Vec<Answer>>(),
         resolve::resolve(names, t.dial),
-        probe_certs(t, &members)
+        probe_transport(t, &members)
     );
     answers.extend(rest);
 
@@ -197,15 +237,16 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
             list = best;
             members = members_of(&list);
             let names = resolve::names_in(&members);
-            (probed, (host_addrs, resolve_gaps), handshakes) =
-                tokio::join!(probe_list(t, &members), resolve::resolve(names, t.dial), probe_certs(t, &members));
+            (probed, resolved, (handshakes, peers)) =
+                tokio::join!(probe_list(t, &members), resolve::resolve(names, t.dial), probe_transport(t, &members));
         }
     }
 
     let mut snap = Snapshot::new(Source::Live, collected_at);
     snap.cluster_id = list.header().map(|h| MemberId(h.cluster_id()));
-    snap.host_addrs = host_addrs;
-    snap.gaps.extend(resolve_gaps);
+    snap.host_addrs = resolved.addrs;
+    snap.gaps.extend(resolved.gaps);
+    snap.unresolvable_hosts = resolved.nxdomain;
     if !split.is_empty() {
         snap.gaps.push(Gap::new(
             "etcd",
@@ -236,6 +277,10 @@ pub async fn collect(t: &Target) -> Result<(Snapshot, Vec<super::certs::Handshak
     for a in answers {
         let owner = members.iter().position(|m| has_client_url(m, &a.url));
         credit(&members, &mut attempts, owner, a.url, a.status, &mut snap);
+    }
+    snap.election_wait_ms = relook_elections(t, &members, &mut attempts, &peers).await;
+    for (m, p) in members.iter_mut().zip(peers) {
+        m.peer_probe = p;
     }
     let reached_at_own_url = members
         .iter()
@@ -295,10 +340,74 @@ async fn probe_list(t: &Target, members: &[Member]) -> Vec<(usize, String, Resul
         }
     }
     futures::future::join_all(to_probe.into_iter().map(|(i, u)| async move {
-        let r = t.status(&u).await;
+        let r = probe_status(t, &u).await;
         (i, u, r)
     }))
     .await
+}
+
+/// How long to look again at voters that answered without a leader: a few election timeouts
+/// (etcd's default is 1 s), so an election in progress is seen to end instead of being read
+/// as quorum loss.
+const ELECTION_WAIT: Duration = Duration::from_secs(3);
+/// How often to look again within it.
+const RELOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// The URL to ask voter `i` again at, when it answered without a leader, or follows a leader
+/// that refused or hung at every client URL and whose peer listener did not answer either
+/// (killed a moment ago: its followers notice only after an election timeout).
+fn relook_url(members: &[Member], attempts: &[Vec<Attempt>], peers: &PeerDials, i: usize) -> Option<String> {
+    if members[i].is_learner {
+        return None;
+    }
+    let (url, s) = attempts[i].iter().rev().find_map(|a| a.result.as_ref().ok().map(|s| (&a.endpoint, s)))?;
+    let Some(leader) = s.leader else { return Some(url.clone()) };
+    let j = members.iter().position(|m| m.id == leader)?;
+    let failed = |a: &Attempt| {
+        a.result.as_ref().err().is_some_and(|e| matches!(Failure::classify(e), Failure::Refused | Failure::Hung))
+    };
+    let dead_client = !attempts[j].is_empty() && attempts[j].iter().all(failed);
+    let peer_answers = peers.get(j).and_then(Option::as_ref).is_some_and(|p| p.iter().any(|r| r.result.is_ok()));
+    (dead_client && !peer_answers).then(|| url.clone())
+}
+
+/// Looks again, within [`ELECTION_WAIT`], at the voters [`relook_url`] picks, until each
+/// follows a leader that answers; a newer status replaces the older one. Returns how long it
+/// waited (`None`: no voter needed it).
+async fn relook_elections(
+    t: &Target,
+    members: &[Member],
+    attempts: &mut [Vec<Attempt>],
+    peers: &PeerDials,
+) -> Option<u64> {
+    let pick = |attempts: &[Vec<Attempt>]| -> Vec<(usize, String)> {
+        (0..members.len()).filter_map(|i| relook_url(members, attempts, peers, i).map(|u| (i, u))).collect()
+    };
+    let mut pending = pick(attempts);
+    if pending.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    while !pending.is_empty() && started.elapsed() < ELECTION_WAIT {
+        tokio::time::sleep(RELOOK_EVERY).await;
+        let left = ELECTION_WAIT.saturating_sub(started.elapsed()).max(RELOOK_EVERY);
+        let answers = futures::future::join_all(
+            pending.iter().map(|(_, u)| async move { tokio::time::timeout(left, t.status(u)).await }),
+        )
+        .await;
+        for ((i, url), r) in pending.iter().zip(answers) {
+            // Only a fresh answer from the same member replaces what it said; a failure now
+            // (it was just asked successfully) is not more telling than that answer.
+            if let Ok(Ok(s)) = r
+                && s.member_id == members[*i].id
+                && let Some(a) = attempts[*i].iter_mut().find(|a| a.endpoint == *url)
+            {
+                a.result = Ok(s);
+            }
+        }
+        pending = pick(attempts);
+    }
+    Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Files one status answer under the member it belongs to (by the id in its header).
@@ -413,4 +522,39 @@ fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
         ));
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_line;
+    use crate::collect::tls_probe::TcpReach;
+    use etcd_doctor_checks::evidence::Failure;
+
+    #[test]
+    fn a_status_failure_reads_as_refused_unreachable_or_hung_from_the_tcp_connect_beside_it() {
+        let timeout = "no connection within --dial-timeout 1s (context deadline exceeded)".to_string();
+        let hung = failure_line(timeout.clone(), Some(TcpReach::Accepted));
+        assert_eq!(Failure::classify(&hung), Failure::Hung);
+        assert!(hung.starts_with("hung:") && hung.ends_with(&timeout), "{hung}");
+        let refused = failure_line(
+            timeout.clone(),
+            Some(TcpReach::Failed("dial tcp 10.0.0.3:2379: Connection refused (os error 111)".into())),
+        );
+        assert_eq!(Failure::classify(&refused), Failure::Refused, "{refused}");
+        let unreachable = failure_line(
+            timeout.clone(),
+            Some(TcpReach::Failed("dial tcp 10.0.0.3:2379: i/o timeout (no TCP connection within 1s)".into())),
+        );
+        assert_eq!(Failure::classify(&unreachable), Failure::Unreachable, "{unreachable}");
+        // What the status itself says better is kept as it is.
+        for (err, class) in [
+            ("invalid peer certificate: UnknownIssuer", Failure::Tls),
+            ("etcdserver: rpc not supported for learner", Failure::Answered),
+            ("tcp connect error: Connection refused (os error 111)", Failure::Refused),
+        ] {
+            let line = failure_line(err.to_string(), Some(TcpReach::Accepted));
+            assert_eq!((line.as_str(), Failure::classify(&line)), (err, class));
+        }
+        assert_eq!(failure_line(timeout.clone(), None), timeout);
+    }
 }

@@ -41,7 +41,8 @@ pub async fn run(snap: &mut Snapshot, local: &Local, server_url: Option<&str>, t
         return Ok(());
     };
     let tls = load(files)?;
-    let api_port: Option<u16> = (node.distribution == "rke2").then_some(6443);
+    let api_port: Option<u16> =
+        (node.distribution == etcd_doctor_checks::distribution::Distribution::Rke2).then_some(6443);
     let mut urls: Vec<String> = match server_url {
         Some(u) => vec![u.trim_end_matches('/').to_string()],
         None => candidates(snap, node.member_name.as_deref(), &join.url, local),

@@ -56,22 +56,20 @@ impl Local {
     /// that runs it; certificate files are added after.
     fn from_file(
         root: &Path,
-        distribution: &'static str,
+        distribution: Distribution,
         source: &Path,
         service: &str,
         member: Option<String>,
         client: ClientFiles,
     ) -> Local {
         let node = LocalNode {
-            distribution: distribution.into(),
-            source: node_path(root, source),
             member_name: member.clone(),
             service: Some(service.into()),
             files: vec![node_path(root, source)],
-            ..Default::default()
+            ..LocalNode::new(distribution, node_path(root, source))
         };
         Local {
-            distribution,
+            distribution: distribution.as_str(),
             source: source.to_path_buf(),
             endpoints: client.endpoints,
             cacert: client.cacert,
@@ -182,7 +180,7 @@ pub fn node_facts(root: &Path) -> Result<Option<LocalNode>> {
         }
         let files = rancher::read(root, flavor)?;
         return Ok(Some(LocalNode {
-            distribution: flavor.dist.into(),
+            distribution: flavor.distribution,
             source: format!("/etc/rancher/{}", flavor.dist),
             member_name: files.member_name,
             service: Some(flavor.service.into()),
@@ -267,7 +265,7 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
         cert: dir.join("client.crt"),
         key: dir.join("client.key"),
         node: LocalNode {
-            distribution: flavor.dist.into(),
+            distribution: flavor.distribution,
             source,
             member_name: name.clone(),
             service: Some(flavor.service.into()),
@@ -344,7 +342,7 @@ fn kubeadm_external(root: &Path, manifest: &Path) -> Result<Local> {
     let cert = flag(&args, "--etcd-certfile").ok_or_else(|| missing("--etcd-certfile"))?;
     let key = flag(&args, "--etcd-keyfile").ok_or_else(|| missing("--etcd-keyfile"))?;
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert: at(root, cert), key: at(root, key) };
-    let mut l = Local::from_file(root, "kubeadm", manifest, "kubelet", None, client);
+    let mut l = Local::from_file(root, Distribution::Kubeadm, manifest, "kubelet", None, client);
     apiserver(root, &mut l, None);
     Ok(l)
 }
@@ -374,7 +372,7 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
         [hc.clone(), api.clone()].into_iter().find(|(c, k)| c.is_file() && k.is_file()).unwrap_or(server.clone());
     let member = flag(&args, "--name").map(str::to_string);
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
-    let mut l = Local::from_file(root, "kubeadm", manifest, "kubelet", member, client);
+    let mut l = Local::from_file(root, Distribution::Kubeadm, manifest, "kubelet", member, client);
     l.node.initial_cluster = flag(&args, "--initial-cluster").map(|v| {
         let text = std::fs::read_to_string(manifest).unwrap_or_default();
         InitialCluster {
@@ -494,7 +492,8 @@ fn kubespray(root: &Path, env: &Path) -> Result<Local> {
         get("ETCD_PEER_KEY_FILE").map(|p| at(root, p)).unwrap_or(member.1.clone()),
     );
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
-    let mut l = Local::from_file(root, "kubespray", env, "etcd", get("ETCD_NAME").map(str::to_string), client);
+    let mut l =
+        Local::from_file(root, Distribution::Kubespray, env, "etcd", get("ETCD_NAME").map(str::to_string), client);
     l.node.initial_cluster = env_initial_cluster(&text, &node_path(root, env));
     l.peer_ca = Some(peer_ca.clone());
     l.peer_pair = Some(peer.clone());

@@ -116,16 +116,23 @@ impl ExecTarget {
 
     /// Runs etcdctl with `args` in the pod; its stdout, or what went wrong (stderr, status).
     async fn etcdctl(&self, endpoint: &str, args: &[&str]) -> Result<String, String> {
+        self.run(endpoint, args).await.map_err(|f| match f {
+            Failed::Exec(e) | Failed::Etcdctl(e) => e,
+        })
+    }
+
+    /// Like `etcdctl`, telling etcdctl's own failure (it asked etcd) from the exec's (it may
+    /// never have run).
+    async fn run(&self, endpoint: &str, args: &[&str]) -> Result<String, Failed> {
         let mut cmd = self.base.clone();
         cmd.push(format!("--endpoints={endpoint}"));
         cmd.extend(args.iter().map(|s| s.to_string()));
         let ap = AttachParams::default().container(self.container.clone()).stdin(false).stdout(true).stderr(true);
         let run = async {
-            let mut p = self
-                .api
-                .exec(&self.pod, cmd, &ap)
-                .await
-                .map_err(|e| format!("exec in pod {}: {}", self.pod, crate::collect::error_line(&e)))?;
+            let mut p =
+                self.api.exec(&self.pod, cmd, &ap).await.map_err(|e| {
+                    Failed::Exec(format!("exec in pod {}: {}", self.pod, crate::collect::error_line(&e)))
+                })?;
             let (mut out, mut err) = (p.stdout(), p.stderr());
             let status = p.take_status();
             // The streams must be drained while the command runs: their buffers are small.
@@ -153,14 +160,19 @@ impl ExecTarget {
                 Some(s) if s.status.as_deref() == Some("Failure") => {
                     let line =
                         stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string();
-                    Err(if line.is_empty() { s.message.unwrap_or_else(|| "etcdctl failed".into()) } else { line })
+                    Err(Failed::Etcdctl(if line.is_empty() {
+                        s.message.unwrap_or_else(|| "etcdctl failed".into())
+                    } else {
+                        line
+                    }))
                 }
                 _ => Ok(stdout),
             }
         };
-        tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| format!("etcdctl in pod {} did not finish within {:?}", self.pod, self.timeout))?
+        // etcdctl's own timeouts end it sooner: when this one fires, the exec stalled.
+        tokio::time::timeout(self.timeout, run).await.map_err(|_| {
+            Failed::Exec(format!("etcdctl in pod {} did not finish within {:?}", self.pod, self.timeout))
+        })?
     }
 
     /// `etcdctl member list -w json` as parsed JSON.
@@ -171,15 +183,19 @@ impl ExecTarget {
 
     /// `etcdctl endpoint status -w json` for one client URL.
     pub async fn status(&self, url: &str) -> Result<Status, String> {
-        let out = self.etcdctl(url, &["endpoint", "status", "-w", "json"]).await?;
-        let v: Value = serde_json::from_str(&out).map_err(|e| format!("endpoint status: not JSON ({e})"))?;
-        let mode = IdMode::of(&v);
-        let first = match v {
-            Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
-            _ => return Err(format!("{url}: etcdctl printed no status")),
+        self.status_attempt(url).await.unwrap_or_else(Err)
+    }
+
+    /// The status of one client URL as an attempt: `Ok(Err)` when etcdctl ran and could not
+    /// get it (etcdctl's error line: "Failed to get the status of endpoint … (context deadline
+    /// exceeded)"), `Err` when the exec itself failed, so etcd was perhaps never asked.
+    async fn status_attempt(&self, url: &str) -> Result<Result<Status, String>, String> {
+        let out = match self.run(url, &["endpoint", "status", "-w", "json"]).await {
+            Ok(out) => out,
+            Err(Failed::Etcdctl(e)) => return Ok(Err(e)),
+            Err(Failed::Exec(e)) => return Err(e),
         };
-        let body = first.get("Status").cloned().unwrap_or(first);
-        status_of(body, mode, Path::new("etcdctl endpoint status"), "[0]").map_err(|e| format!("{e:#}"))
+        Ok(parse_status(url, &out))
     }
 
     /// `etcdctl member remove <hex id>`.
@@ -211,9 +227,19 @@ impl ExecTarget {
             .enumerate()
             .flat_map(|(i, m)| m.client_urls.iter().map(move |u| (i, u.clone())))
             .collect();
-        let results = futures::future::join_all(asks.iter().map(|(_, u)| self.status(u))).await;
+        let results = futures::future::join_all(asks.iter().map(|(_, u)| self.status_attempt(u))).await;
         let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); snap.members.len()];
+        let mut not_asked = Vec::new();
         for ((i, url), r) in asks.into_iter().zip(results) {
+            // Only what etcdctl itself answered is an attempt; a failed exec proves nothing
+            // about the member, which stays unknown unless another URL of it was asked.
+            let r = match r {
+                Err(e) => {
+                    not_asked.push(format!("{url} ({e})"));
+                    continue;
+                }
+                Ok(r) => r,
+            };
             let r = match r {
                 Ok(s) if snap.members[i].id != s.member_id => {
                     Err(format!("answered as member {}, not {}", s.member_id, snap.members[i].id))
@@ -232,11 +258,41 @@ impl ExecTarget {
             "etcd",
             format!("reached through the Kubernetes API: etcdctl in pod kube-system/{} (exec)", self.pod),
         ));
+        if !not_asked.is_empty() {
+            snap.gaps.push(Gap::new(
+                "etcd",
+                format!(
+                    "the exec into pod {} failed, so these client URLs were not asked (their members stay unknown): {}",
+                    self.pod,
+                    not_asked.join("; ")
+                ),
+            ));
+        }
         if snap.members.is_empty() {
             bail!("etcdctl in pod {} listed no members", self.pod);
         }
         Ok(snap)
     }
+}
+
+/// One status from `etcdctl endpoint status -w json` output.
+fn parse_status(url: &str, out: &str) -> Result<Status, String> {
+    let v: Value = serde_json::from_str(out).map_err(|e| format!("endpoint status: not JSON ({e})"))?;
+    let mode = IdMode::of(&v);
+    let first = match v {
+        Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
+        _ => return Err(format!("{url}: etcdctl printed no status")),
+    };
+    let body = first.get("Status").cloned().unwrap_or(first);
+    status_of(body, mode, Path::new("etcdctl endpoint status"), "[0]").map_err(|e| format!("{e:#}"))
+}
+
+/// How an etcdctl run in the pod failed.
+enum Failed {
+    /// The exec did not work (API, stream, our own timeout): etcdctl may never have run.
+    Exec(String),
+    /// etcdctl ran and failed; its last stderr line.
+    Etcdctl(String),
 }
 
 #[cfg(test)]

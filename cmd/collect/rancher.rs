@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use etcd_doctor_checks::distribution::Distribution;
 use etcd_doctor_checks::node_local::JoinSetting;
 
 /// K3s or RKE2: the names they use.
@@ -14,6 +15,8 @@ use etcd_doctor_checks::node_local::JoinSetting;
 pub struct Flavor {
     /// `k3s` or `rke2`.
     pub dist: &'static str,
+    /// The same, typed.
+    pub distribution: Distribution,
     /// The server's systemd unit.
     pub service: &'static str,
     /// The env variable that sets `--server`.
@@ -23,9 +26,16 @@ pub struct Flavor {
 }
 
 /// K3s.
-pub const K3S: Flavor = Flavor { dist: "k3s", service: "k3s", url_env: "K3S_URL", join_port: 6443 };
+pub const K3S: Flavor =
+    Flavor { dist: "k3s", distribution: Distribution::K3s, service: "k3s", url_env: "K3S_URL", join_port: 6443 };
 /// RKE2.
-pub const RKE2: Flavor = Flavor { dist: "rke2", service: "rke2-server", url_env: "RKE2_URL", join_port: 9345 };
+pub const RKE2: Flavor = Flavor {
+    dist: "rke2",
+    distribution: Distribution::Rke2,
+    service: "rke2-server",
+    url_env: "RKE2_URL",
+    join_port: 9345,
+};
 
 /// What the files say.
 #[derive(Clone, Debug, Default, PartialEq)]

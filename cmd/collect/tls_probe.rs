@@ -157,20 +157,32 @@ pub async fn probe(tls: &ProbeTls, url: &str, port: Port, dial: Duration, comman
     };
     let chain = |r: &Recorder| r.chain.lock().map(|c| c.clone()).unwrap_or_default();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let connect = async {
-        let tcp = match &ep.host {
-            HostKey::Ip(ip) => tokio::net::TcpStream::connect(SocketAddr::new(*ip, tcp_port)).await,
-            HostKey::Name(n) => tokio::net::TcpStream::connect((n.as_str(), tcp_port)).await,
-        }
-        .map_err(|e| (false, e))?;
-        connector.connect(name, tcp).await.map_err(|e| (true, e))
-    };
-    let mut stream = match tokio::time::timeout(dial, connect).await {
+    // TCP and TLS are timed apart, within one --dial-timeout: no TCP connection says nothing
+    // about the process (`unreachable`), TCP accepted but no handshake is a paused or
+    // overloaded process (`hung`). The words are what `Failure::classify` reads.
+    let authority = ep.authority();
+    let started = std::time::Instant::now();
+    let tcp = match tokio::time::timeout(dial, tcp_connect(&ep.host, tcp_port)).await {
         Err(_) => {
-            return (chain(&recorder), None, Some(format!("no TLS handshake within --dial-timeout {dial:?}")));
+            return (
+                Vec::new(),
+                None,
+                Some(format!("dial tcp {authority}: i/o timeout (no TCP connection within --dial-timeout {dial:?})")),
+            );
         }
-        Ok(Err((false, e))) => return (Vec::new(), None, Some(format!("dial {host}:{tcp_port}: {e}"))),
-        Ok(Err((true, e))) => {
+        Ok(Err(e)) => return (Vec::new(), None, Some(format!("dial tcp {authority}: {e}"))),
+        Ok(Ok(t)) => t,
+    };
+    let left = dial.saturating_sub(started.elapsed());
+    let mut stream = match tokio::time::timeout(left, connector.connect(name, tcp)).await {
+        Err(_) => {
+            return (
+                chain(&recorder),
+                None,
+                Some(format!("hung: TCP accepted at {authority}, no TLS handshake within --dial-timeout {dial:?}")),
+            );
+        }
+        Ok(Err(e)) => {
             let (side, line) = classify(&e);
             return (chain(&recorder), side, Some(line));
         }
@@ -197,6 +209,118 @@ pub async fn probe(tls: &ProbeTls, url: &str, port: Port, dial: Duration, comman
             (got, side.or(Some(Side::Member)), Some(line))
         }
     }
+}
+
+/// A TCP connection to a host and port (a name is resolved by the system resolver).
+async fn tcp_connect(host: &HostKey, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    match host {
+        HostKey::Ip(ip) => tokio::net::TcpStream::connect(SocketAddr::new(*ip, port)).await,
+        HostKey::Name(n) => tokio::net::TcpStream::connect((n.as_str(), port)).await,
+    }
+}
+
+/// What a bare TCP connect to a URL's host and port found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpReach {
+    /// The connection was accepted: something listens (it may still never answer TLS).
+    Accepted,
+    /// No connection; the line reads as etcdctl's (`dial tcp …: connection refused`,
+    /// `… i/o timeout`), so `Failure::classify` reads it right.
+    Failed(String),
+}
+
+/// One TCP connect to `url`'s host and port, bounded by `timeout`; `None` when the URL has
+/// no TCP address (unparsable, a unix socket). Beside a status probe, it tells a member that
+/// refuses or cannot be reached from one that accepts and then hangs.
+pub async fn tcp_reach(url: &str, timeout: Duration) -> Option<TcpReach> {
+    let ep = Endpoint::parse(url).ok()?;
+    let port = ep.port.filter(|_| !ep.scheme.starts_with("unix"))?;
+    let authority = ep.authority();
+    Some(match tokio::time::timeout(timeout, tcp_connect(&ep.host, port)).await {
+        Ok(Ok(_)) => TcpReach::Accepted,
+        Ok(Err(e)) => TcpReach::Failed(format!("dial tcp {authority}: {e}")),
+        Err(_) => TcpReach::Failed(format!("dial tcp {authority}: i/o timeout (no TCP connection within {timeout:?})")),
+    })
+}
+
+/// What one peer handshake proves. `Ok` when a process answered TLS there: the handshake
+/// completed, or the member presented a certificate (whether or not our roots trust it: K3s
+/// and RKE2 sign peer certificates with a peer CA we often do not have), or it judged our
+/// client certificate. That is proof of a running listener, not of a healthy member; the
+/// certificate verdict itself stays with the certificate checks (the `Handshake`).
+pub fn peer_result(h: &Handshake) -> Result<(), String> {
+    match &h.error {
+        None => Ok(()),
+        Some(_) if !h.chain.is_empty() || h.refused_by == Some(Side::Member) => Ok(()),
+        Some(e) => Err(e.clone()),
+    }
+}
+
+/// Dials every member's peer URLs: a TLS handshake for https (reusing `handshakes` where
+/// the certificate probe already made one, else one with no trust roots, which still
+/// records what answered), a TCP connect for http. In parallel, each bounded by `dial`.
+/// Returns one entry per member: `None` when it has no peer URL.
+pub async fn peer_reach(
+    handshakes: &[Handshake],
+    members: &[Member],
+    dial: Duration,
+    command: Duration,
+) -> Vec<Option<Vec<etcd_doctor_checks::evidence::PeerReach>>> {
+    use etcd_doctor_checks::evidence::PeerReach;
+    let done = |u: &str| handshakes.iter().find(|h| h.port == Port::Peer && h.url == u);
+    let mut todo: Vec<String> = Vec::new();
+    for u in members.iter().flat_map(|m| &m.peer_urls) {
+        if done(u).is_none() && !todo.contains(u) {
+            todo.push(u.clone());
+        }
+    }
+    let bare = ProbeTls::default();
+    let dialled: Vec<(String, Result<(), String>)> = futures::future::join_all(todo.into_iter().map(|url| {
+        let bare = &bare;
+        async move {
+            let r = if url.trim().to_ascii_lowercase().starts_with("https://") {
+                let (chain, refused_by, error) = probe(bare, &url, Port::Peer, dial, command).await;
+                let h = Handshake {
+                    member_id: etcd_doctor_checks::MemberId(0),
+                    port: Port::Peer,
+                    url: url.clone(),
+                    chain,
+                    refused_by,
+                    error,
+                };
+                peer_result(&h)
+            } else {
+                match tcp_reach(&url, dial).await {
+                    Some(TcpReach::Accepted) => Ok(()),
+                    Some(TcpReach::Failed(e)) => Err(e),
+                    None => Err(format!("{url}: not a TCP address")),
+                }
+            };
+            (url, r)
+        }
+    }))
+    .await;
+    members
+        .iter()
+        .map(|m| {
+            (!m.peer_urls.is_empty()).then(|| {
+                m.peer_urls
+                    .iter()
+                    .map(|u| {
+                        let result = match done(u) {
+                            Some(h) => peer_result(h),
+                            None => dialled
+                                .iter()
+                                .find(|(x, _)| x == u)
+                                .map(|(_, r)| r.clone())
+                                .unwrap_or_else(|| Err("not dialled".into())),
+                        };
+                        PeerReach { url: u.clone(), result }
+                    })
+                    .collect()
+            })
+        })
+        .collect()
 }
 
 /// Who refused, from a TLS error: our verifier's verdict, or an alert the member sent.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, MemberAddOptions};
 use etcd_doctor_checks::endpoint::Endpoint;
-use etcd_doctor_checks::plan::{Plan, Step, action};
-use etcd_doctor_checks::quorum::quorum_of;
-use etcd_doctor_checks::report::Applied;
+use etcd_doctor_checks::model::Health;
+use etcd_doctor_checks::plan::{Action, Plan, Step};
+use etcd_doctor_checks::quorum::{Change, Quorum};
+use etcd_doctor_checks::report::{Applied, Outcome};
 use etcd_doctor_checks::{MemberId, Status};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -33,6 +34,11 @@ struct Live {
 impl Live {
     fn healthy(&self) -> bool {
         self.status.as_ref().is_some_and(|s| s.leader.is_some())
+    }
+
+    /// The health the quorum arithmetic counts: answered with a leader, or not.
+    fn health(&self) -> Health {
+        if self.healthy() { Health::Healthy } else { Health::Unreachable }
     }
 }
 
@@ -100,8 +106,8 @@ pub struct NodeSide {
 /// The units a `set-server-url` step may restart: a plan file never names an arbitrary one.
 const RESTARTABLE: [&str; 2] = ["k3s", "rke2-server"];
 
-fn applied(step: &Step, result: &str, message: impl Into<String>) -> Applied {
-    Applied { n: step.n, result: result.into(), message: message.into() }
+fn applied(step: &Step, result: Outcome, message: impl Into<String>) -> Applied {
+    Applied { n: step.n, result, message: message.into() }
 }
 
 impl Executor<'_> {
@@ -112,14 +118,14 @@ impl Executor<'_> {
             if !self.step_delay.is_zero() {
                 tokio::time::sleep(self.step_delay).await;
             }
-            let a = match step.action.as_str() {
-                action::REMOVE_MEMBER => self.remove(step).await,
-                action::PROMOTE_LEARNER => self.promote(step).await,
-                action::ADD_LEARNER => self.add_learner(step).await,
-                action::SET_SERVER_URL => self.set_server_url(step).await,
-                other => applied(step, "refused", format!("unknown automatic action {other:?}")),
+            let a = match step.action {
+                Action::RemoveMember => self.remove(step).await,
+                Action::PromoteLearner => self.promote(step).await,
+                Action::AddLearner => self.add_learner(step).await,
+                Action::SetServerUrl => self.set_server_url(step).await,
+                Action::Manual => applied(step, Outcome::Refused, "a manual step cannot run automatically"),
             };
-            let stop = a.result == "refused" || a.result == "failed";
+            let stop = a.result.stops();
             out.push(a);
             if stop {
                 break;
@@ -208,42 +214,47 @@ impl Executor<'_> {
         }
     }
 
-    /// Whether the voters `members` (after a change) have a quorum of healthy ones.
-    fn quorum_ok(members: &[Live]) -> (bool, usize, usize) {
-        let voters = members.iter().filter(|m| !m.learner).count();
-        let healthy = members.iter().filter(|m| !m.learner && m.healthy()).count();
-        (voters > 0 && healthy >= quorum_of(voters), healthy, voters)
+    /// The quorum of `members` as probed just now.
+    fn quorum(members: &[Live]) -> Quorum {
+        Quorum::from_health(members.iter().map(|m| (m.learner, m.health())))
     }
 
     /// Rewrites the node's join URL and restarts its service, if the cluster keeps quorum while
     /// this node's member restarts. A file that already says the new URL is already done.
     async fn set_server_url(&self, step: &Step) -> Applied {
         let (Some(edit), Some(node)) = (&step.edit, &self.node) else {
-            return applied(step, "refused", "set-server-url runs only with --local, on the node it was planned for");
+            return applied(
+                step,
+                Outcome::Refused,
+                "set-server-url runs only with --local, on the node it was planned for",
+            );
         };
         if !RESTARTABLE.contains(&edit.service.as_str()) {
             return applied(
                 step,
-                "refused",
+                Outcome::Refused,
                 format!("set-server-url restarts only {RESTARTABLE:?}, not {:?}", edit.service),
             );
         }
         let mut members = match self.list().await {
             Ok((m, _)) => m,
-            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+            Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
         };
         self.probe(&mut members).await;
         // This node's member goes down for the restart; unknown, it counts as a healthy voter.
         let mine = step.member_id.and_then(|id| members.iter().find(|m| m.id == id));
-        let down = mine.map_or(1, |m| usize::from(m.healthy() && !m.learner));
-        let (_, healthy, voters) = Self::quorum_ok(&members);
-        if voters == 0 || healthy.saturating_sub(down) < quorum_of(voters) {
+        let down = mine.map_or(Change::Down { learner: false, health: Health::Healthy }, |m| Change::Down {
+            learner: m.learner,
+            health: m.health(),
+        });
+        let q = Self::quorum(&members);
+        if !q.survives(down) {
             return applied(
                 step,
-                "refused",
+                Outcome::Refused,
                 format!(
-                    "{healthy} of {voters} voters are healthy now: restarting {} here would lose quorum; nothing was changed",
-                    edit.service
+                    "{} of {} voters are healthy now: restarting {} here would lose quorum; nothing was changed",
+                    q.healthy_voters, q.voters, edit.service
                 ),
             );
         }
@@ -252,13 +263,13 @@ impl Executor<'_> {
             .unwrap_or_else(|_| "now".into());
         let edited = match crate::fix::server_url::apply(&node.root, edit, &stamp) {
             Ok(e) => e,
-            Err(e) => return applied(step, "refused", format!("{e:#}; nothing was changed")),
+            Err(e) => return applied(step, Outcome::Refused, format!("{e:#}; nothing was changed")),
         };
         let (line, backup) = match edited {
             crate::fix::server_url::Edited::AlreadyDone { line } => {
                 return applied(
                     step,
-                    "already-done",
+                    Outcome::AlreadyDone,
                     format!(
                         "{} line {line} already says {}; not restarted again (restart {} yourself if it has not been since)",
                         edit.file, edit.to, edit.service
@@ -276,16 +287,16 @@ impl Executor<'_> {
         let run = tokio::process::Command::new("sh").arg("-c").arg(&command).kill_on_drop(true).output();
         match tokio::time::timeout(Duration::from_secs(180), run).await {
             Ok(Ok(out)) if out.status.success() => match self.wait_member_back(step.member_id).await {
-                Ok(()) => applied(step, "done", format!("{changed}; ran `{command}`; the member is back")),
-                Err(e) => applied(step, "failed", format!("{changed}; ran `{command}`, but {e}")),
+                Ok(()) => applied(step, Outcome::Done, format!("{changed}; ran `{command}`; the member is back")),
+                Err(e) => applied(step, Outcome::Failed, format!("{changed}; ran `{command}`, but {e}")),
             },
             Ok(Ok(out)) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-                applied(step, "failed", format!("{changed}; but `{command}` failed ({}): {tail}", out.status))
+                applied(step, Outcome::Failed, format!("{changed}; but `{command}` failed ({}): {tail}", out.status))
             }
-            Ok(Err(e)) => applied(step, "failed", format!("{changed}; but `{command}` could not run: {e}")),
-            Err(_) => applied(step, "failed", format!("{changed}; but `{command}` did not finish within 180 s")),
+            Ok(Err(e)) => applied(step, Outcome::Failed, format!("{changed}; but `{command}` could not run: {e}")),
+            Err(_) => applied(step, Outcome::Failed, format!("{changed}; but `{command}` did not finish within 180 s")),
         }
     }
 
@@ -320,51 +331,52 @@ impl Executor<'_> {
         let mut tries = Vec::new();
         for _ in 0..3 {
             let a = self.remove_once(step).await;
-            let transient = a.result == "failed" && a.message.contains("[retryable]");
+            let transient = a.result == Outcome::Failed && a.message.contains("[retryable]");
             if !transient {
-                if !tries.is_empty() && a.result == "done" {
-                    return applied(step, "done", format!("{} (after: {})", a.message, tries.join("; ")));
+                if !tries.is_empty() && a.result == Outcome::Done {
+                    return applied(step, Outcome::Done, format!("{} (after: {})", a.message, tries.join("; ")));
                 }
                 return a;
             }
             tries.push(a.message.replace(" [retryable]", ""));
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        applied(step, "failed", tries.join("; "))
+        applied(step, Outcome::Failed, tries.join("; "))
     }
 
     async fn remove_once(&self, step: &Step) -> Applied {
-        let Some(id) = step.member_id else { return applied(step, "refused", "remove-member without a member id") };
+        let Some(id) = step.member_id else {
+            return applied(step, Outcome::Refused, "remove-member without a member id");
+        };
         let (mut members, mut client) = match self.list().await {
             Ok(x) => x,
-            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+            Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
         };
         if !members.iter().any(|m| m.id == id) {
-            return applied(step, "already-done", format!("member {id} is not in the member list any more"));
+            return applied(step, Outcome::AlreadyDone, format!("member {id} is not in the member list any more"));
         }
         self.probe(&mut members).await;
         let Some(target) = members.iter().find(|m| m.id == id).cloned() else {
-            return applied(step, "already-done", format!("member {id} is not in the member list any more"));
+            return applied(step, Outcome::AlreadyDone, format!("member {id} is not in the member list any more"));
         };
         if target.status.is_some() {
             return applied(
                 step,
-                "refused",
+                Outcome::Refused,
                 format!(
                     "member {id} ({}) answers again: a reachable member is never removed; nothing was changed",
                     target.name
                 ),
             );
         }
-        let (ok_now, healthy, voters) = Self::quorum_ok(&members);
-        let rest: Vec<Live> = members.iter().filter(|m| m.id != id).cloned().collect();
-        let (ok_after, _, _) = Self::quorum_ok(&rest);
-        if !ok_now || !ok_after {
+        let q = Self::quorum(&members);
+        if !q.survives(Change::Remove { learner: target.learner, health: target.health() }) {
             return applied(
                 step,
-                "refused",
+                Outcome::Refused,
                 format!(
-                    "{healthy} of {voters} voters are healthy now: removing {id} is not safe or cannot commit; nothing was changed"
+                    "{} of {} voters are healthy now: removing {id} is not safe or cannot commit; nothing was changed",
+                    q.healthy_voters, q.voters
                 ),
             );
         }
@@ -378,17 +390,23 @@ impl Executor<'_> {
         if let Some(e) = &err
             && e.contains("member not found")
         {
-            return applied(step, "already-done", format!("etcd says member {id} is not found (removed meanwhile)"));
+            return applied(
+                step,
+                Outcome::AlreadyDone,
+                format!("etcd says member {id} is not found (removed meanwhile)"),
+            );
         }
         // Whatever the reply, a fresh list says what happened.
         match self.list().await {
             Ok((after, _)) if !after.iter().any(|m| m.id == id) => match err {
-                None => {
-                    applied(step, "done", format!("removed member {id} ({}); the member list confirms it", target.name))
-                }
+                None => applied(
+                    step,
+                    Outcome::Done,
+                    format!("removed member {id} ({}); the member list confirms it", target.name),
+                ),
                 Some(e) => applied(
                     step,
-                    "done",
+                    Outcome::Done,
                     format!("the reply was lost ({e}), but a fresh member list shows member {id} removed"),
                 ),
             },
@@ -397,7 +415,7 @@ impl Executor<'_> {
                 let tag = if retry { " [retryable]" } else { "" };
                 applied(
                     step,
-                    "failed",
+                    Outcome::Failed,
                     format!(
                         "member {id} is still in the member list{}{tag}",
                         err.map(|e| format!(": {e}")).unwrap_or_default()
@@ -406,7 +424,7 @@ impl Executor<'_> {
             }
             Err(le) => applied(
                 step,
-                "failed",
+                Outcome::Failed,
                 format!(
                     "outcome unknown: {}; listing again failed: {le}. Run again: it lists the members before acting",
                     err.unwrap_or_else(|| "removed".into())
@@ -429,20 +447,19 @@ impl Executor<'_> {
         loop {
             let (mut members, mut client) = match self.list().await {
                 Ok(x) => x,
-                Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+                Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
             };
             let Some(m) = Self::learner_of(step, &members).cloned() else {
-                return applied(step, "refused", "the learner is not in the member list; nothing was changed");
+                return applied(step, Outcome::Refused, "the learner is not in the member list; nothing was changed");
             };
             if !m.learner {
-                return applied(step, "already-done", format!("member {} ({}) is already a voter", m.id, m.name));
+                return applied(step, Outcome::AlreadyDone, format!("member {} ({}) is already a voter", m.id, m.name));
             }
             self.probe(&mut members).await;
-            let (ok_now, _, _) = Self::quorum_ok(&members);
-            if !ok_now {
+            if !Self::quorum(&members).has_quorum() {
                 return applied(
                     step,
-                    "refused",
+                    Outcome::Refused,
                     "the cluster has no quorum of healthy voters now; nothing was changed",
                 );
             }
@@ -457,7 +474,7 @@ impl Executor<'_> {
                     if Instant::now() >= deadline {
                         return applied(
                             step,
-                            "failed",
+                            Outcome::Failed,
                             format!("learner {} did not catch up within {:?}: {e}", m.id, self.wait_learner),
                         );
                     }
@@ -467,17 +484,21 @@ impl Executor<'_> {
                 err => {
                     return match self.list().await {
                         Ok((after, _)) if after.iter().any(|x| x.id == m.id && !x.learner) => match err {
-                            None => applied(step, "done", format!("promoted {} ({}) to a voter", m.id, m.name)),
-                            Some(e) => {
-                                applied(step, "done", format!("the reply was lost ({e}), but {} is a voter now", m.id))
-                            }
+                            None => applied(step, Outcome::Done, format!("promoted {} ({}) to a voter", m.id, m.name)),
+                            Some(e) => applied(
+                                step,
+                                Outcome::Done,
+                                format!("the reply was lost ({e}), but {} is a voter now", m.id),
+                            ),
                         },
                         Ok(_) => applied(
                             step,
-                            "failed",
+                            Outcome::Failed,
                             format!("{} is still a learner{}", m.id, err.map(|e| format!(": {e}")).unwrap_or_default()),
                         ),
-                        Err(le) => applied(step, "failed", format!("outcome unknown; listing again failed: {le}")),
+                        Err(le) => {
+                            applied(step, Outcome::Failed, format!("outcome unknown; listing again failed: {le}"))
+                        }
                     };
                 }
             }
@@ -486,20 +507,20 @@ impl Executor<'_> {
 
     async fn add_learner(&self, step: &Step) -> Applied {
         let Some(url) = step.peer_url.clone() else {
-            return applied(step, "refused", "add-learner without a peer URL");
+            return applied(step, Outcome::Refused, "add-learner without a peer URL");
         };
         let (mut members, mut client) = match self.list().await {
             Ok(x) => x,
-            Err(e) => return applied(step, "failed", format!("cannot list members before acting: {e}")),
+            Err(e) => return applied(step, Outcome::Failed, format!("cannot list members before acting: {e}")),
         };
         if let Some(m) = members.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
-            return applied(step, "already-done", format!("member {} already has peer URL {url}", m.id));
+            return applied(step, Outcome::AlreadyDone, format!("member {} already has peer URL {url}", m.id));
         }
         self.probe(&mut members).await;
         if let Some(m) = members.iter().find(|m| !m.learner && !m.healthy()) {
             return applied(
                 step,
-                "refused",
+                Outcome::Refused,
                 format!(
                     "voter {} ({}) is not healthy: etcd refuses member add until it is removed or repaired",
                     m.id, m.name
@@ -522,14 +543,16 @@ impl Executor<'_> {
                     client = c;
                     after
                 }
-                Err(le) => return applied(step, "failed", format!("outcome unknown; listing again failed: {le}")),
+                Err(le) => {
+                    return applied(step, Outcome::Failed, format!("outcome unknown; listing again failed: {le}"));
+                }
             };
             if let Some(m) = after.iter().find(|m| m.peer_urls.iter().any(|u| same_endpoint(u, &url))) {
                 return match err {
-                    None => applied(step, "done", format!("added learner {} with peer URL {url}", m.id)),
+                    None => applied(step, Outcome::Done, format!("added learner {} with peer URL {url}", m.id)),
                     Some(e) => applied(
                         step,
-                        "done",
+                        Outcome::Done,
                         format!("the reply was lost ({e}), but learner {} is in the member list", m.id),
                     ),
                 };
@@ -538,8 +561,8 @@ impl Executor<'_> {
                 Some(e) if e.contains("unhealthy cluster") && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Some(e) => return applied(step, "failed", e),
-                None => return applied(step, "failed", "etcd answered, but the member list has no such member"),
+                Some(e) => return applied(step, Outcome::Failed, e),
+                None => return applied(step, Outcome::Failed, "etcd answered, but the member list has no such member"),
             }
         }
     }

@@ -2,6 +2,7 @@
 //! read more), then what could not be read, then the plan. kubectl-style borderless columns.
 
 use comfy_table::{ContentArrangement, Table, presets};
+use etcd_doctor_checks::evidence::MemberState;
 use etcd_doctor_checks::registry::CheckInfo;
 use etcd_doctor_checks::report::MemberRow;
 use etcd_doctor_checks::{Quorum, Report};
@@ -149,7 +150,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::Certs) -> String {
 }
 
 /// A plan file for people.
-pub fn plan_file(doc: &etcd_doctor_checks::plan::PlanFile) -> String {
+pub fn plan_file(doc: &etcd_doctor_checks::plan_file::PlanFile) -> String {
     let mut out = format!("PLAN ({} member(s), {})\n", doc.state.len(), doc.fingerprint);
     if doc.steps.is_empty() {
         out.push_str("  nothing to do\n");
@@ -174,10 +175,10 @@ pub fn members(r: &Report) -> String {
         .and_then(|d| serde_json::to_value(d).ok())
         .and_then(|v| v.as_str().map(|s| format!(", {s}")))
         .unwrap_or_default();
-    out.push_str(&format!("MEMBERS ({cluster}{}{dist})\n", quorum_line(&r.quorum)));
+    out.push_str(&format!("MEMBERS ({cluster}{}{dist})\n", quorum_line(&r.quorum, &r.members)));
     let with_node = r.members.iter().any(|m| m.node.is_some());
     let mut header =
-        vec!["ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER", "REACHABLE", "LEADER", "VERSION", "DB SIZE"];
+        vec!["ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER", "STATE", "REACHABLE", "LEADER", "VERSION", "DB SIZE"];
     if with_node {
         header.push("NODE");
     }
@@ -203,6 +204,7 @@ fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
         m.peer_urls.join("\n"),
         m.client_urls.join("\n"),
         if m.is_learner { "yes".into() } else { "no".into() },
+        m.state.to_string(),
         yn(m.reachable),
         match m.leader {
             Some(true) => "*".into(),
@@ -218,18 +220,49 @@ fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
     cells
 }
 
-/// `3 voters, quorum 2, 3 healthy, tolerates 1 failure`.
-pub fn quorum_line(q: &Quorum) -> String {
+/// `3 voters, quorum 2, 3 healthy, tolerates 1 failure`; "QUORUM LOST" only when proven (even
+/// the voters not proven unhealthy are fewer than a quorum); otherwise, when the evidence leaves
+/// it open, "could not decide" and which voters are not proven either way.
+pub fn quorum_line(q: &Quorum, members: &[MemberRow]) -> String {
     // No member list was read (`--local` with no etcd answering): nothing to count.
-    if q.voters == 0 && q.healthy_voters == 0 && q.unknown_voters == 0 {
-        return "no voters known: could not decide".to_string();
+    if members.is_empty() {
+        return "no member list: could not decide".to_string();
     }
-    let tol = match q.fault_tolerance {
-        t if t < 0 => "QUORUM LOST".to_string(),
-        1 => "tolerates 1 failure".to_string(),
-        t => format!("tolerates {t} failures"),
-    };
-    format!("{} voters, quorum {}, {} healthy, {tol}", q.voters, q.quorum, q.healthy_voters)
+    let head = format!("{} voters, quorum {}", q.voters, q.quorum);
+    let tolerates = |t: i64| if t == 1 { "tolerates 1 failure".to_string() } else { format!("tolerates {t} failures") };
+    if q.lost() {
+        return format!("{head}, at most {} healthy, QUORUM LOST", q.healthy_voters_max);
+    }
+    match q.fault_tolerance {
+        Some(t) if t < 0 => format!("{head}, {} healthy, QUORUM LOST", q.healthy_voters_max),
+        Some(t) => format!("{head}, {} healthy, {}", q.healthy_voters_min, tolerates(t)),
+        None => {
+            let mut open: Vec<String> = Vec::new();
+            for state in [
+                MemberState::Unknown,
+                MemberState::Unreachable,
+                MemberState::Hung,
+                MemberState::Alive,
+                MemberState::Electing,
+            ] {
+                let n = members.iter().filter(|m| !m.is_learner && m.state == state).count();
+                if n > 0 {
+                    open.push(format!("{n} {state}"));
+                }
+            }
+            let verdict = if q.tolerance_min() < 0 {
+                "could not decide whether quorum is lost".to_string()
+            } else {
+                format!("could not decide: tolerates {} to {} failures", q.tolerance_min(), q.tolerance_max())
+            };
+            format!(
+                "{head}, {} to {} healthy, {verdict} (not proven: {})",
+                q.healthy_voters_min,
+                q.healthy_voters_max,
+                open.join(", ")
+            )
+        }
+    }
 }
 
 /// The list of checks.

@@ -37,8 +37,11 @@ pub struct MemberProc {
     pub name: String,
     /// Its loopback address.
     pub ip: String,
-    /// https://ip:client_port
+    /// https://ip:client_port (where it listens)
     pub client_url: String,
+    /// What it advertises (`--advertise-client-urls`): `client_url` unless the test set
+    /// another, e.g. an address nothing answers.
+    pub advertised_client_url: String,
     /// https://ip:peer_port
     pub peer_url: String,
     /// Its member id (from the member list).
@@ -103,9 +106,17 @@ pub struct Builder {
     first_on_localhost_ip: bool,
     etcd_args: Vec<String>,
     server_certs: Vec<(usize, CertSpec)>,
+    unanswered_client_url: Vec<usize>,
 }
 
 impl Builder {
+    /// Member i advertises a client URL on a fresh address where nothing listens (a wrong
+    /// `--advertise-client-urls`): it runs, but its advertised URL never answers.
+    pub fn unanswered_client_url(mut self, i: usize) -> Self {
+        self.unanswered_client_url.push(i);
+        self
+    }
+
     /// How many members.
     pub fn members(mut self, n: usize) -> Self {
         self.members = n;
@@ -164,7 +175,13 @@ impl Cluster {
 
     /// Options.
     pub fn builder() -> Builder {
-        Builder { members: 3, first_on_localhost_ip: false, etcd_args: Vec::new(), server_certs: Vec::new() }
+        Builder {
+            members: 3,
+            first_on_localhost_ip: false,
+            etcd_args: Vec::new(),
+            server_certs: Vec::new(),
+            unanswered_client_url: Vec::new(),
+        }
     }
 
     fn launch(b: Builder) -> Cluster {
@@ -201,6 +218,10 @@ impl Cluster {
         for (i, spec) in &b.server_certs {
             c.write_cert(*i, "server", spec);
         }
+        for &i in &b.unanswered_client_url {
+            let ip = c.spare_address();
+            c.members[i].advertised_client_url = format!("https://{ip}:2379");
+        }
         for i in 0..c.members.len() {
             c.spawn(i, &initial, "new");
         }
@@ -224,7 +245,7 @@ impl Cluster {
                 format!("--name={}", m.name),
                 format!("--data-dir={}", m.data_dir.display()),
                 format!("--listen-client-urls={}", m.client_url),
-                format!("--advertise-client-urls={}", m.client_url),
+                format!("--advertise-client-urls={}", m.advertised_client_url),
                 format!("--listen-peer-urls={}", m.peer_url),
                 format!("--initial-advertise-peer-urls={}", m.peer_url),
                 format!("--initial-cluster={initial_cluster}"),
@@ -739,6 +760,7 @@ fn new_member(dir: &TempDir, pki: &Pki, name: String, ip: String, cport: u16, pp
     pki.issue(&format!("{name}-peer"), &peer_sans, Kind::Peer);
     MemberProc {
         client_url: format!("https://{ip}:{cport}"),
+        advertised_client_url: format!("https://{ip}:{cport}"),
         peer_url: format!("https://{ip}:{pport}"),
         data_dir: dir.path().join(format!("{name}.etcd")),
         log: dir.path().join(format!("{name}.log")),
@@ -787,6 +809,42 @@ fn watchdog(pid: u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
+}
+
+/// Both cores kept busy by spinning threads until dropped, or for at most `limit`: an
+/// election under CPU load, as on a loaded control plane.
+pub struct CpuLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    /// Starts `n` spinning threads, each stopping by itself after `limit`.
+    pub fn start(n: usize, limit: Duration) -> CpuLoad {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let until = Instant::now() + limit;
+                    let mut x: u64 = 0;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The last n lines of a file.

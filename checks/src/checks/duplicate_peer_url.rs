@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use super::{member_evidence, subject};
 use crate::declare_check;
 use crate::endpoint::Endpoint;
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Remedy, Severity};
-use crate::model::{Health, Member, Snapshot};
+use crate::model::{Member, Snapshot};
 use crate::registry::{Check, CheckInfo};
 
 declare_check! {
@@ -63,7 +64,7 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
             let Some((url_a, socket)) = shared.first() else { continue };
             let (a, b) = (&snap.members[i], &snap.members[j]);
             let url_b = sockets[j].iter().find(|(_, k)| k == socket).map(|(u, _)| u.clone()).unwrap_or_default();
-            let suspect = suspect_of(a, b);
+            let suspect = suspect_of(snap, a, b);
             let mut f = Finding::new(
                 DuplicatePeerUrl::INFO.id,
                 Severity::Critical,
@@ -76,8 +77,12 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
             .with("endpoint", socket)
             .with("members", [member_evidence(a), member_evidence(b)]);
             if let Some(s) = suspect {
-                // Only the one that is not running is ever proposed for removal.
-                f = f.member(s.id, s.node.as_deref()).remedy(Remedy::RemoveMember { member_id: s.id });
+                // Only the one that is not running is ever proposed for removal; the planner
+                // decides from its state whether that is automatic.
+                f = super::cite(
+                    f.member(s.id, s.node.as_deref()).remedy(Remedy::RemoveMember { member_id: s.id }),
+                    &crate::state::judge(snap, s),
+                );
             }
             out.push(f);
         }
@@ -85,12 +90,13 @@ fn shared_peer_endpoints(snap: &Snapshot) -> Vec<Finding> {
     out
 }
 
-/// Of two members on one endpoint, the one that is not running (unstarted first, then
-/// unreachable); `None` when neither or both are.
-fn suspect_of<'a>(a: &'a Member, b: &'a Member) -> Option<&'a Member> {
-    let rank = |m: &Member| match m.health() {
-        Health::Unstarted => 2,
-        Health::Unreachable => 1,
+/// Of two members on one endpoint, the one that is not running (unstarted first, then one
+/// that does not answer); `None` when neither or both are. Judged on their states, so a member
+/// something proves alive is never the suspect.
+fn suspect_of<'a>(snap: &Snapshot, a: &'a Member, b: &'a Member) -> Option<&'a Member> {
+    let rank = |m: &Member| match crate::state::judge(snap, m).state {
+        MemberState::Unstarted => 2,
+        MemberState::Gone | MemberState::Down | MemberState::Unreachable | MemberState::Hung => 1,
         _ => 0,
     };
     match rank(a).cmp(&rank(b)) {
@@ -122,7 +128,7 @@ fn shared_names(snap: &Snapshot) -> Vec<Finding> {
             };
             let mut f = Finding::new(DuplicatePeerUrl::INFO.id, Severity::Warning, format!("name {name}"), message)
                 .with("members", ms.iter().map(|m| member_evidence(m)).collect::<Vec<_>>());
-            if let Some(s) = ms.iter().find(|m| m.health() != Health::Healthy) {
+            if let Some(s) = ms.iter().find(|m| crate::state::judge(snap, m).state != MemberState::Up) {
                 f = f.member(s.id, s.node.as_deref());
             }
             f
@@ -183,7 +189,7 @@ fn initial_cluster_finding(
 ) -> Finding {
     let at = if ic.line > 0 { format!("{} line {}", ic.file, ic.line) } else { ic.file.clone() };
     let me = local.member_name.as_deref().and_then(|n| snap.members.iter().find(|m| m.name == n));
-    let running = me.is_some_and(|m| m.health() == Health::Healthy);
+    let running = me.is_some_and(|m| m.health() == crate::model::Health::Healthy);
     let effect = if exact {
         "etcd refuses to bootstrap or join with it (\"initial cluster ... has duplicate url\")"
     } else {
@@ -241,7 +247,7 @@ fn initial_cluster_finding(
         )),
         _ => {}
     }
-    if local.distribution != "kubeadm" {
+    if local.distribution != crate::distribution::Distribution::Kubeadm {
         commands.push(format!("systemctl restart {}", local.service.as_deref().unwrap_or("etcd")));
     }
     let severity = if running { Severity::Warning } else { Severity::Critical };
@@ -339,19 +345,17 @@ mod tests {
     }
 
     fn spray_local(value: &str) -> crate::node_local::LocalNode {
-        crate::node_local::LocalNode {
-            distribution: "kubespray".into(),
-            source: "/etc/etcd.env".into(),
-            member_name: Some("etcd3".into()),
-            service: Some("etcd".into()),
-            initial_cluster: Some(crate::node_local::InitialCluster {
-                value: value.into(),
-                file: "/etc/etcd.env".into(),
-                key: "ETCD_INITIAL_CLUSTER=".into(),
-                line: 14,
-            }),
-            ..Default::default()
-        }
+        let mut l =
+            crate::node_local::LocalNode::new(crate::distribution::Distribution::Kubespray, "/etc/etcd.env".into());
+        l.member_name = Some("etcd3".into());
+        l.service = Some("etcd".into());
+        l.initial_cluster = Some(crate::node_local::InitialCluster {
+            value: value.into(),
+            file: "/etc/etcd.env".into(),
+            key: "ETCD_INITIAL_CLUSTER=".into(),
+            line: 14,
+        });
+        l
     }
 
     #[test]
@@ -395,10 +399,11 @@ mod tests {
     #[test]
     fn the_fix_follows_who_writes_the_initial_cluster() {
         let dup = "a=https://10.0.0.1:2380,b=https://10.0.0.1:2380";
-        let commands = |dist: &str, service: &str| {
+        use crate::distribution::Distribution;
+        let commands = |dist: Distribution, service: &str| {
             let mut snap = cluster(&[]);
             let mut l = spray_local(dup);
-            l.distribution = dist.into();
+            l.distribution = dist;
             l.service = Some(service.into());
             snap.local = Some(l);
             match DuplicatePeerUrl.run(&snap).first().and_then(|f| f.remedy.clone()) {
@@ -406,9 +411,9 @@ mod tests {
                 other => panic!("manual remedy: {other:?}"),
             }
         };
-        let k3s = commands("k3s", "k3s");
+        let k3s = commands(Distribution::K3s, "k3s");
         assert!(k3s.contains("etcd.k3s.cattle.io/remove") && k3s.contains("systemctl restart k3s"), "{k3s}");
-        let kubeadm = commands("kubeadm", "kubelet");
+        let kubeadm = commands(Distribution::Kubeadm, "kubelet");
         assert!(kubeadm.contains("static pod") && !kubeadm.contains("systemctl restart"), "{kubeadm}");
     }
 }

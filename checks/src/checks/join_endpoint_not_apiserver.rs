@@ -133,7 +133,7 @@ fn local_finding(snap: &Snapshot) -> Option<Finding> {
     let severity = if ready == Some(true) { Severity::Warning } else { Severity::Critical };
     let service = local.service.clone().unwrap_or_else(|| "k3s".into());
     let who = node.clone().or_else(|| local.member_name.clone()).unwrap_or_else(|| "this node".into());
-    let names = Names::of(local.distribution == "rke2");
+    let names = Names::of(local.distribution == crate::distribution::Distribution::Rke2);
     let mut message = format!(
         "etcd-only node {who} joins through {} ({} line {}), which answered GET /version with {}: it serves no Kubernetes API, so after an outage this node cannot reconnect and stays NotReady",
         join.url, join.file, join.line, probe.detail
@@ -314,13 +314,19 @@ fn lone_etcd_only(snap: &Snapshot) -> Vec<Finding> {
     if local.join.is_some() || joined_api || others > 0 || snap.nodes.is_some() {
         return Vec::new();
     }
-    let names = Names::of(local.distribution == "rke2");
+    let names = Names::of(local.distribution == crate::distribution::Distribution::Rke2);
     let who = local.member_name.clone().unwrap_or_else(|| "this node".into());
     let why = format!(
         "etcd-only server {who} started this cluster (no server: or {} set), is its only etcd member, and its Kubernetes API did not answer ({}): no server that serves the API has joined it (inferred: a --disable-etcd server is no etcd member; if one joined, this node cannot reach it either)",
         names.url_env, gap.reason
     );
-    vec![lone_finding(local.distribution == "rke2", Severity::Critical, format!("node {who}"), why, vec![who])]
+    vec![lone_finding(
+        local.distribution == crate::distribution::Distribution::Rke2,
+        Severity::Critical,
+        format!("node {who}"),
+        why,
+        vec![who],
+    )]
 }
 
 fn lone_finding(rke2: bool, severity: Severity, subject: String, why: String, servers: Vec<String>) -> Finding {
@@ -438,7 +444,7 @@ mod tests {
             detail: if ok { "200 v1.31.4+k3s1".into() } else { "503 apiserver disabled".into() },
         };
         snap.local = Some(LocalNode {
-            distribution: "k3s".into(),
+            distribution: crate::distribution::Distribution::K3s,
             source: "/var/lib/rancher/k3s/server/db/etcd/config".into(),
             member_name: Some(snap.members[1].name.clone()),
             service: Some("k3s".into()),
@@ -472,7 +478,7 @@ mod tests {
         );
         let plan = crate::plan::plan(&snap, &f);
         assert_eq!(plan.steps.len(), 1);
-        assert_eq!(plan.steps[0].action, crate::plan::action::SET_SERVER_URL);
+        assert_eq!(plan.steps[0].action, crate::plan::Action::SetServerUrl);
         assert!(plan.steps[0].automatic);
         // One voter already down: restarting this node's member too would lose quorum.
         let snap = local(&[healthy(1), healthy(2), down(3)], false, true);
@@ -545,13 +551,11 @@ mod tests {
         snap.members[0].name = "etcd-1-0d481970".into();
         let refused = "cannot list nodes at https://127.0.0.1:6443/: 503 apiserver disabled";
         snap.gaps.push(crate::Gap::new("kubernetes", refused));
-        snap.local = Some(LocalNode {
-            distribution: "k3s".into(),
-            member_name: Some("etcd-1-0d481970".into()),
-            service: Some("k3s".into()),
-            etcd_only: true,
-            ..Default::default()
-        });
+        let mut l = LocalNode::new(crate::distribution::Distribution::K3s, "/etc/rancher/k3s".into());
+        l.member_name = Some("etcd-1-0d481970".into());
+        l.service = Some("k3s".into());
+        l.etcd_only = true;
+        snap.local = Some(l);
         let f = JoinEndpointNotApiserver.run(&snap);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].severity, Severity::Critical);
@@ -572,7 +576,7 @@ mod tests {
         // RKE2 says rke2-server.
         let mut rke2 = snap.clone();
         if let Some(l) = rke2.local.as_mut() {
-            l.distribution = "rke2".into();
+            l.distribution = crate::distribution::Distribution::Rke2;
         }
         let f = JoinEndpointNotApiserver.run(&rke2);
         assert!(f[0].message.contains("rke2-server exits") && f[0].message.contains("RKE2_URL"), "{}", f[0].message);

@@ -6,6 +6,7 @@ pub mod ca_mismatch;
 pub mod cert_expiry;
 pub mod cert_key_mismatch;
 pub mod cert_san_mismatch;
+pub mod client_url_unreachable;
 pub mod db_near_quota;
 pub mod duplicate_peer_url;
 pub mod fragmented_db;
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 use crate::cert::{CertInfo, CertRole, Port};
 use crate::finding::{Finding, Remedy, Severity};
 use crate::model::{Member, Snapshot};
+use crate::state::Judgement;
 
 /// The facts about a member that most findings cite.
 pub(crate) fn member_evidence(m: &Member) -> Value {
@@ -47,13 +49,28 @@ pub(crate) fn subject(m: &Member) -> String {
 }
 
 /// A finding about a member that is not running, proposing its removal (the planner decides
-/// whether that is safe and when).
-pub(crate) fn removal_finding(check: &str, severity: Severity, m: &Member, message: String, tolerance: i64) -> Finding {
-    Finding::new(check, severity, subject(m), message)
-        .member(m.id, m.node.as_deref())
-        .with("member", member_evidence(m))
-        .with("faultTolerance", tolerance)
-        .remedy(Remedy::RemoveMember { member_id: m.id })
+/// whether that is safe and when, from the member's state).
+pub(crate) fn removal_finding(
+    check: &str,
+    severity: Severity,
+    m: &Member,
+    message: String,
+    tolerance: Option<i64>,
+    judged: &Judgement,
+) -> Finding {
+    cite(
+        Finding::new(check, severity, subject(m), message)
+            .member(m.id, m.node.as_deref())
+            .with("member", member_evidence(m))
+            .with("faultTolerance", tolerance)
+            .remedy(Remedy::RemoveMember { member_id: m.id }),
+        judged,
+    )
+}
+
+/// Adds the member state a finding rests on, and its observations, to the evidence.
+pub(crate) fn cite(f: Finding, judged: &Judgement) -> Finding {
+    f.with("state", judged.state).with("stateEvidence", &judged.evidence)
 }
 
 /// `etcdctl defrag` for every member that answers, one at a time: followers first, the leader

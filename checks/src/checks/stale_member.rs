@@ -1,19 +1,23 @@
-//! `stale-member`: a started member that no client URL answers. It still counts in the
-//! membership, so it eats fault tolerance, and etcd (3.4 measured) refuses every member add
-//! while a voter is unreachable: a stale member silently blocks every scale-out (the kops
-//! incident: masters deleted before their etcd members were removed).
+//! `stale-member`: a started member that is not up. It still counts in the membership, so a
+//! voter eats fault tolerance, and etcd (3.4 measured) refuses every member add while a voter
+//! is unreachable: a stale member silently blocks every scale-out (the kops incident: masters
+//! deleted before their etcd members were removed). The message names the member's state and
+//! the evidence for it; only a member proven `gone` has its removal proposed as routine, the
+//! others are to be brought back first (the planner says how).
 
-use super::removal_finding;
+use super::{cite, removal_finding};
 use crate::declare_check;
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
-use crate::model::{Health, Snapshot};
+use crate::model::Snapshot;
 use crate::quorum::Quorum;
 use crate::registry::{Check, CheckInfo};
+use crate::state::{judge_all, serves_other_cluster};
 
 declare_check! {
-    /// A member that is unreachable at every try while it still counts in the membership.
+    /// A member that is not up while it still counts in the membership.
     StaleMember, "stale-member", Severity::Critical, "0.1.0",
-    "A member is unreachable at every try but still in the member list"
+    "A member does not answer but is still in the member list"
 }
 
 impl Check for StaleMember {
@@ -23,12 +27,14 @@ impl Check for StaleMember {
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let id = Self::INFO.id;
-        let started = snap.members.iter().filter(|m| !m.is_unstarted());
-        // Members whose status is unknown (not probed, or their certificate was refused) are
-        // said so; the ones that were tried and did not answer are still judged, with the
-        // unknown ones counted as not healthy (the quorum arithmetic's conservative view).
+        let judged = judge_all(snap);
+        let q = Quorum::of_judged(snap, &judged);
+        let started = || snap.members.iter().zip(&judged).filter(|(m, _)| !m.is_unstarted());
+        // Members whose status is unknown (not probed, or absent from a capture that does not
+        // prove they were asked) are said so; nothing is concluded about them.
         let mut out = Vec::new();
-        let unknown: Vec<String> = started.filter(|m| m.health() == Health::Unknown).map(|m| m.label()).collect();
+        let unknown: Vec<String> =
+            started().filter(|(_, j)| j.state == MemberState::Unknown).map(|(m, _)| m.label()).collect();
         if !unknown.is_empty() {
             out.push(
                 Finding::new(
@@ -40,72 +46,82 @@ impl Check for StaleMember {
                 .with("unknownMembers", &unknown),
             );
         }
-        let q = Quorum::of_members(&snap.members);
-        // "Its node is gone" is only evidence when the mapping works for this cluster: at least
-        // one member maps to a node (kops members, named etcd-a on DNS names, map to none).
-        let mapping_works = snap.nodes.is_some() && snap.members.iter().any(|m| m.node.is_some());
-        out.extend(snap.members.iter().filter(|m| !m.is_unstarted() && m.health() == Health::Unreachable).map(|m| {
-                let by_tolerance =
-                    if !m.is_learner && q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
-                let role = if m.is_learner { "learner" } else { "voter" };
-                let tried = m.probe.as_ref().map_or(0, |p| p.attempts.len());
-                let first = m.probe_errors().into_iter().next().unwrap_or_default();
-                let mut message =
-                    format!("{role} {} did not answer at any of {tried} endpoint(s) tried ({first})", m.label());
-                let node = m.node.as_deref().and_then(|n| snap.node(n));
-                let (severity, removable) = match (mapping_works, node) {
-                    (true, None) => {
-                        message.push_str("; no Kubernetes node maps to it any more: its node was deleted, remove the member");
-                        (if m.is_learner { Severity::Warning } else { Severity::Critical }, true)
-                    }
-                    (true, Some(n)) if n.ready == Some(true) => {
-                        message.push_str(&format!(
-                            "; its node {} is Ready, so etcd there is down or cut off: repair etcd on {} instead of removing the member",
-                            n.name, n.name
-                        ));
-                        (by_tolerance, false)
-                    }
-                    (true, Some(n)) => {
-                        let since = n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-                        message.push_str(&format!(
-                            "; its node {} is NotReady{}",
-                            n.name,
-                            since.map(|t| format!(" since {t}")).unwrap_or_default()
-                        ));
-                        (by_tolerance, true)
-                    }
-                    (false, _) => (by_tolerance, true),
-                };
-                let pod = m.node.as_deref().and_then(|n| snap.etcd_pods.as_ref()?.iter().find(|p| p.node == n));
-                if let Some(p) = pod {
-                    message.push_str(&format!(
-                        "; its etcd pod {} is {}{} ({} restarts)",
-                        p.name,
-                        p.phase,
-                        p.waiting_reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default(),
-                        p.restarts
-                    ));
+        let stale = |s: MemberState| {
+            matches!(
+                s,
+                MemberState::Alive
+                    | MemberState::Down
+                    | MemberState::Unreachable
+                    | MemberState::Hung
+                    | MemberState::Gone
+            )
+        };
+        for (m, j) in started().filter(|(_, j)| stale(j.state)) {
+            let role = if m.is_learner { "learner" } else { "voter" };
+            let other_cluster = serves_other_cluster(snap, m);
+            let what = match j.state {
+                MemberState::Alive if other_cluster => {
+                    "answers for another cluster (split-brain): its process runs, but not as a member of this cluster"
                 }
-                if !m.is_learner {
-                    message.push_str(&format!(
-                        "; it still counts as a voter (fault tolerance {}), and etcd refuses member add while it is down",
-                        q.fault_tolerance
-                    ));
+                MemberState::Alive => "is alive: its client URLs do not answer, but something proves the process runs",
+                MemberState::Down => "is down: refused at every client and peer URL, nothing listens",
+                MemberState::Hung => "is hung: TCP accepted, TLS or gRPC never answered",
+                MemberState::Gone => "is gone: not answering, and its machine is proven gone",
+                _ => "is unreachable: it did not answer and nothing proves whether it runs",
+            };
+            let mut message = format!("{role} {} {what} ({})", m.label(), j.summary());
+            let pod = m.node.as_deref().and_then(|n| snap.etcd_pods.as_ref()?.iter().find(|p| p.node == n));
+            if let Some(p) = pod {
+                message.push_str(&format!(
+                    "; its etcd pod {} is {}{} ({} restarts)",
+                    p.name,
+                    p.phase,
+                    p.waiting_reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default(),
+                    p.restarts
+                ));
+            }
+            let tolerance = match q.fault_tolerance {
+                Some(t) => format!("fault tolerance {t}"),
+                None => format!("fault tolerance between {} and {}", q.tolerance_min(), q.tolerance_max()),
+            };
+            if !m.is_learner {
+                message.push_str(&format!("; it still counts as a voter ({tolerance})"));
+                if j.state != MemberState::Alive {
+                    message.push_str(", and etcd refuses member add while it is down");
                 }
-                let mut f = removal_finding(id, severity, m, message, q.fault_tolerance);
-                if let Some(n) = node {
-                    f = f.with("node", serde_json::json!({"name": n.name, "ready": n.ready, "readySince": n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())}));
-                } else if mapping_works {
-                    f = f.with("nodeDeleted", true);
+            }
+            message.push_str(match j.state {
+                MemberState::Gone => "; remove it",
+                MemberState::Alive if other_cluster => {
+                    "; see split-brain: decide which data wins; never removed automatically"
                 }
-                if let Some(p) = pod {
-                    f = f.with("etcdPod", p);
-                }
-                if !removable {
-                    f.remedy = None;
-                }
-                f
-            }));
+                MemberState::Alive => "; see client-url-unreachable: fix its client URL, do not remove it",
+                _ => "; bring it back first (see the plan); removing it is the operator's decision (--remove-member)",
+            });
+            let severity = if m.is_learner {
+                Severity::Warning
+            } else if j.state == MemberState::Gone {
+                Severity::Critical
+            } else if j.state == MemberState::Alive && !other_cluster {
+                Severity::Warning
+            } else if q.tolerance_min() <= 0 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            let mut f = removal_finding(id, severity, m, message, q.fault_tolerance, j);
+            if let Some(n) = m.node.as_deref().and_then(|n| snap.node(n)) {
+                f = f.with("node", serde_json::json!({"name": n.name, "ready": n.ready, "readySince": n.ready_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())}));
+            }
+            if let Some(p) = pod {
+                f = f.with("etcdPod", p);
+            }
+            if other_cluster {
+                // A split member is another cluster's: no removal is proposed here.
+                f.remedy = None;
+            }
+            out.push(cite(f, j));
+        }
         out
     }
 }
@@ -128,6 +144,8 @@ mod tests {
         assert_eq!(f[0].member_id.map(|m| m.0), Some(5));
         let errors = f[0].evidence["member"]["probeErrors"].to_string();
         assert!(errors.contains("connection refused"), "{errors}");
+        assert_eq!(f[0].evidence["state"], "down");
+        assert!(f[0].message.contains("is down"), "{}", f[0].message);
     }
 
     #[test]
@@ -160,6 +178,23 @@ mod tests {
         assert!(f.is_empty(), "{f:?}");
     }
 
+    #[test]
+    fn an_alive_voter_behind_a_bad_client_url_is_a_warning_that_names_its_state() {
+        let f = StaleMember.run(&cluster(&[healthy(1), healthy(2), alive(3)]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].message.contains("is alive") && f[0].message.contains("handshake"), "{}", f[0].message);
+        assert_eq!(f[0].evidence["state"], "alive");
+    }
+
+    #[test]
+    fn stopped_and_hung_voters_name_their_states() {
+        let f = StaleMember.run(&cluster(&[healthy(1), healthy(2), healthy(3), down(4), hung(5)]));
+        let states: Vec<String> = f.iter().map(|f| f.evidence["state"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(states, vec!["down", "hung"]);
+        assert!(f.iter().all(|f| f.severity == Severity::Critical), "{f:?}");
+    }
+
     fn with_nodes(mut snap: Snapshot, nodes: &[(&str, Option<bool>)]) -> Snapshot {
         snap.nodes = Some(
             nodes
@@ -172,39 +207,39 @@ mod tests {
     }
 
     #[test]
-    fn a_member_whose_node_was_deleted_is_critical_even_with_tolerance_left() {
+    fn a_member_whose_node_was_deleted_is_gone_and_critical_even_with_tolerance_left() {
         let snap = with_nodes(
-            cluster(&[healthy(1), healthy(2), healthy(3), healthy(4), down(5)]),
+            cluster(&[healthy(1), healthy(2), healthy(3), healthy(4), unreachable(5)]),
             &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(true)), ("m4", Some(true))],
         );
         let f = StaleMember.run(&snap);
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(f[0].message.contains("node was deleted"), "{}", f[0].message);
-        assert_eq!(f[0].evidence.get("nodeDeleted"), Some(&serde_json::json!(true)));
+        assert_eq!(f[0].evidence["state"], "gone");
         assert!(f[0].remedy.is_some());
     }
 
     #[test]
-    fn a_member_on_a_ready_node_is_repaired_not_removed() {
+    fn a_member_on_a_ready_node_is_down_not_gone() {
         let snap = with_nodes(
             cluster(&[healthy(1), healthy(2), down(3)]),
             &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(true))],
         );
         let f = StaleMember.run(&snap);
-        assert!(f[0].message.contains("is Ready"), "{}", f[0].message);
-        assert!(f[0].remedy.is_none());
+        assert!(f[0].message.contains("is Ready") && f[0].message.contains("bring it back"), "{}", f[0].message);
+        assert_eq!(f[0].evidence["state"], "down");
         assert_eq!(f[0].node.as_deref(), Some("m3"));
     }
 
     #[test]
-    fn a_member_on_a_not_ready_node_keeps_its_removal() {
+    fn a_not_ready_node_of_unknown_since_is_not_proof() {
         let snap = with_nodes(
             cluster(&[healthy(1), healthy(2), down(3)]),
             &[("m1", Some(true)), ("m2", Some(true)), ("m3", Some(false))],
         );
         let f = StaleMember.run(&snap);
-        assert!(f[0].message.contains("NotReady"), "{}", f[0].message);
-        assert!(f[0].remedy.is_some());
+        assert!(f[0].message.contains("NotReady since an unknown time"), "{}", f[0].message);
+        assert_eq!(f[0].evidence["state"], "down");
     }
 
     #[test]
@@ -212,7 +247,6 @@ mod tests {
         let snap = with_nodes(cluster(&[healthy(1), healthy(2), down(3)]), &[("ip-10-0-0-9", Some(true))]);
         let f = StaleMember.run(&snap);
         assert!(!f[0].message.contains("deleted"), "{}", f[0].message);
-        assert!(f[0].remedy.is_some());
     }
 
     #[test]
@@ -221,9 +255,9 @@ mod tests {
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].severity, Severity::Info);
         assert!(f[0].message.contains("m4 (4)"), "{}", f[0].message);
-        // 5 voters, 3 known healthy: quorum 3, tolerance 0 -> critical, removal proposed.
+        // 5 voters, 3 known healthy: quorum 3, tolerance 0 at the lower bound -> critical.
         assert_eq!((f[1].severity, f[1].member_id.map(|m| m.0)), (Severity::Critical, Some(5)));
-        assert!(f[1].remedy.is_some());
+        assert!(f[1].message.contains("between 0 and 1"), "{}", f[1].message);
     }
 
     #[test]

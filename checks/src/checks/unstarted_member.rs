@@ -4,6 +4,7 @@
 
 use super::removal_finding;
 use crate::declare_check;
+use crate::evidence::MemberState;
 use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::quorum::Quorum;
@@ -21,31 +22,42 @@ impl Check for UnstartedMember {
     }
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
-        let q = Quorum::of_members(&snap.members);
+        let judged = crate::state::judge_all(snap);
+        let q = Quorum::of_judged(snap, &judged);
         snap.members
             .iter()
-            .filter(|m| m.is_unstarted())
-            .map(|m| {
+            .zip(&judged)
+            .filter(|(m, _)| m.is_unstarted())
+            .map(|(m, j)| {
                 let peers = m.peer_urls.join(", ");
+                let starting = if j.state == MemberState::Alive {
+                    format!("; but something runs there ({}): it may be starting, so it is not removed automatically", j.summary())
+                } else {
+                    String::new()
+                };
                 let (severity, message) = if m.is_learner {
                     (
                         Severity::Warning,
                         format!(
-                            "learner {} was added (peer URL {peers}) but never started; etcd allows one learner at a time, so it blocks the next join",
+                            "learner {} was added (peer URL {peers}) but never started; etcd allows one learner at a time, so it blocks the next join{starting}",
                             m.id
                         ),
                     )
                 } else {
-                    let sev = if q.fault_tolerance <= 0 { Severity::Critical } else { Severity::Warning };
+                    let sev = if q.tolerance_min() <= 0 { Severity::Critical } else { Severity::Warning };
+                    let tolerance = match q.fault_tolerance {
+                        Some(t) => format!("fault tolerance {t}"),
+                        None => format!("fault tolerance between {} and {}", q.tolerance_min(), q.tolerance_max()),
+                    };
                     (
                         sev,
                         format!(
-                            "voter {} was added (peer URL {peers}) but never started; it counts toward quorum without voting ({} voters, quorum {}, fault tolerance {}) and etcd refuses further member adds while it exists",
-                            m.id, q.voters, q.quorum, q.fault_tolerance
+                            "voter {} was added (peer URL {peers}) but never started; it counts toward quorum without voting ({} voters, quorum {}, {tolerance}) and etcd refuses further member adds while it exists{starting}",
+                            m.id, q.voters, q.quorum
                         ),
                     )
                 };
-                removal_finding(Self::INFO.id, severity, m, message, q.fault_tolerance)
+                removal_finding(Self::INFO.id, severity, m, message, q.fault_tolerance, j)
             })
             .collect()
     }
