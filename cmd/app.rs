@@ -134,7 +134,7 @@ fn unreached_exit(snap: &Snapshot, code: i32) -> i32 {
         && snap.gaps.iter().any(|g| g.source == "etcd");
     if unreached && code < 2 {
         let _ =
-            writeln!(std::io::stderr(), "no etcd endpoint answered; the report above is what this node's files say");
+            writeln!(std::io::stderr(), "no etcd endpoint answered: the report shows only what this node's files say");
         exit::COULD_NOT_RUN
     } else {
         code

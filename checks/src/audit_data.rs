@@ -21,7 +21,8 @@ pub struct AuditData {
     /// `--quota-bytes`: the backend quota, when the operator knows it.
     #[serde(default)]
     pub quota_bytes: Option<i64>,
-    /// `--restart-window`: members started within this many seconds count as one restart wave.
+    /// `--restart-window`: how long a restarted member needs before it counts for quorum again;
+    /// voters that started closer together than this were down at the same moment.
     #[serde(default)]
     pub restart_window_secs: Option<u64>,
     /// Each member's metrics, when its metrics page answered.

@@ -225,8 +225,8 @@ fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
 /// it open, "could not decide" and which voters are not proven either way.
 pub fn quorum_line(q: &Quorum, members: &[MemberRow]) -> String {
     // No member list was read (`--local` with no etcd answering): nothing to count.
-    if q.voters == 0 {
-        return "no voters known: could not decide".to_string();
+    if members.is_empty() {
+        return "no member list: could not decide".to_string();
     }
     let head = format!("{} voters, quorum {}", q.voters, q.quorum);
     let tolerates = |t: i64| if t == 1 { "tolerates 1 failure".to_string() } else { format!("tolerates {t} failures") };

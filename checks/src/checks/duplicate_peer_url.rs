@@ -341,19 +341,17 @@ mod tests {
     }
 
     fn spray_local(value: &str) -> crate::node_local::LocalNode {
-        crate::node_local::LocalNode {
-            distribution: "kubespray".into(),
-            source: "/etc/etcd.env".into(),
-            member_name: Some("etcd3".into()),
-            service: Some("etcd".into()),
-            initial_cluster: Some(crate::node_local::InitialCluster {
-                value: value.into(),
-                file: "/etc/etcd.env".into(),
-                key: "ETCD_INITIAL_CLUSTER=".into(),
-                line: 14,
-            }),
-            ..Default::default()
-        }
+        let mut l =
+            crate::node_local::LocalNode::new(crate::distribution::Distribution::Kubespray, "/etc/etcd.env".into());
+        l.member_name = Some("etcd3".into());
+        l.service = Some("etcd".into());
+        l.initial_cluster = Some(crate::node_local::InitialCluster {
+            value: value.into(),
+            file: "/etc/etcd.env".into(),
+            key: "ETCD_INITIAL_CLUSTER=".into(),
+            line: 14,
+        });
+        l
     }
 
     #[test]
@@ -397,10 +395,11 @@ mod tests {
     #[test]
     fn the_fix_follows_who_writes_the_initial_cluster() {
         let dup = "a=https://10.0.0.1:2380,b=https://10.0.0.1:2380";
-        let commands = |dist: &str, service: &str| {
+        use crate::distribution::Distribution;
+        let commands = |dist: Distribution, service: &str| {
             let mut snap = cluster(&[]);
             let mut l = spray_local(dup);
-            l.distribution = dist.into();
+            l.distribution = dist;
             l.service = Some(service.into());
             snap.local = Some(l);
             match DuplicatePeerUrl.run(&snap).first().and_then(|f| f.remedy.clone()) {
@@ -408,9 +407,9 @@ mod tests {
                 other => panic!("manual remedy: {other:?}"),
             }
         };
-        let k3s = commands("k3s", "k3s");
+        let k3s = commands(Distribution::K3s, "k3s");
         assert!(k3s.contains("etcd.k3s.cattle.io/remove") && k3s.contains("systemctl restart k3s"), "{k3s}");
-        let kubeadm = commands("kubeadm", "kubelet");
+        let kubeadm = commands(Distribution::Kubeadm, "kubelet");
         assert!(kubeadm.contains("static pod") && !kubeadm.contains("systemctl restart"), "{kubeadm}");
     }
 }

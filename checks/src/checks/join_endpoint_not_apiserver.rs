@@ -547,13 +547,11 @@ mod tests {
         snap.members[0].name = "etcd-1-0d481970".into();
         let refused = "cannot list nodes at https://127.0.0.1:6443/: 503 apiserver disabled";
         snap.gaps.push(crate::Gap::new("kubernetes", refused));
-        snap.local = Some(LocalNode {
-            distribution: "k3s".into(),
-            member_name: Some("etcd-1-0d481970".into()),
-            service: Some("k3s".into()),
-            etcd_only: true,
-            ..Default::default()
-        });
+        let mut l = LocalNode::new(crate::distribution::Distribution::K3s, "/etc/rancher/k3s".into());
+        l.member_name = Some("etcd-1-0d481970".into());
+        l.service = Some("k3s".into());
+        l.etcd_only = true;
+        snap.local = Some(l);
         let f = JoinEndpointNotApiserver.run(&snap);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].severity, Severity::Critical);
@@ -574,7 +572,7 @@ mod tests {
         // RKE2 says rke2-server.
         let mut rke2 = snap.clone();
         if let Some(l) = rke2.local.as_mut() {
-            l.distribution = "rke2".into();
+            l.distribution = crate::distribution::Distribution::Rke2;
         }
         let f = JoinEndpointNotApiserver.run(&rke2);
         assert!(f[0].message.contains("rke2-server exits") && f[0].message.contains("RKE2_URL"), "{}", f[0].message);
