@@ -23,6 +23,8 @@
 //!   named like a member (`pki/etcd-1/server.crt`) holds that member's files. A key beside a
 //!   certificate (`server.key`, `member-key.pem`) is only checked to belong to it.
 //! - `certs.json`: the certificate summaries `bundle collect` wrote (optional)
+//! - `member-list.txt`, `endpoint-status.txt`, `endpoint-health.txt`: etcdctl's simple or
+//!   table output, read when the `.json` is absent (see `etcdctl_text`)
 //! - `collected-at.txt`: when it was captured (RFC 3339); certificates are judged at that time
 
 use std::path::{Path, PathBuf};
@@ -68,7 +70,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if !dir.is_dir() {
         bail!("--bundle {}: not a directory", dir.display());
     }
-    let ml_path = dir.join(MEMBER_LIST);
+    let ml_path = super::etcdctl_text::or_text(dir.join(MEMBER_LIST));
     if !ml_path.exists() {
         bail!(
             "bundle {} has no {MEMBER_LIST}; capture it with: etcdctl member list -w json > {MEMBER_LIST}",
@@ -96,8 +98,8 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
         ));
     }
 
-    let status_path = dir.join(ENDPOINT_STATUS);
-    let health_path = dir.join(ENDPOINT_HEALTH);
+    let status_path = super::etcdctl_text::or_text(dir.join(ENDPOINT_STATUS));
+    let health_path = super::etcdctl_text::or_text(dir.join(ENDPOINT_HEALTH));
     if status_path.exists() {
         read_statuses(&status_path, &mut snap)?;
     } else {
@@ -294,6 +296,9 @@ pub fn pki_files(pki: &Path) -> Result<Vec<FileSpec>> {
 }
 
 fn read_json(path: &Path) -> Result<Value> {
+    if path.extension().is_some_and(|e| e == "txt") {
+        return super::etcdctl_text::read(path); // etcdctl's simple/table output (member-list.txt, …)
+    }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("cannot parse {} as JSON", path.display()))
 }

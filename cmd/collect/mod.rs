@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod bundle_write;
 pub mod certs;
 pub mod etcd;
+pub mod etcdctl_text;
 pub mod gather;
 pub mod join_probe;
 pub mod kube;
