@@ -45,8 +45,14 @@ impl Quorum {
     /// Counts voters from (is_learner, state) pairs; `leader_proves_quorum` when a voter's own
     /// leader claim stands (see [`crate::state::proven_leader`]).
     pub fn from_states(members: impl IntoIterator<Item = (bool, MemberState)>, leader_proves_quorum: bool) -> Self {
+        Self::count(members.into_iter().map(|(l, s)| (l, s, false)), leader_proves_quorum)
+    }
+
+    /// `from_states`, where a member flagged `cut_off` is proven not to count for the leader
+    /// even though its own state leaves it open (the leader's raft sees no link to it).
+    fn count(members: impl IntoIterator<Item = (bool, MemberState, bool)>, leader_proves_quorum: bool) -> Self {
         let (mut voters, mut up, mut unknown, mut not_proven_bad) = (0usize, 0usize, 0usize, 0usize);
-        for (learner, state) in members {
+        for (learner, state, cut_off) in members {
             if learner {
                 continue;
             }
@@ -56,7 +62,7 @@ impl Quorum {
                 MemberState::Unknown => unknown += 1,
                 _ => {}
             }
-            if !state.proven_not_healthy() {
+            if !state.proven_not_healthy() && !(cut_off && state != MemberState::Up) {
                 not_proven_bad += 1;
             }
         }
@@ -83,10 +89,34 @@ impl Quorum {
     }
 
     /// The same, with the states already judged (in member order).
+    /// A voter that is not up and to which the proven leader's own raft reports no active peer
+    /// link (`etcd_network_active_peers 0`), or that answers without a leader while a leader is
+    /// proven by a quorum of followers, cannot be acknowledging that leader: it does not count toward the healthy
+    /// voters, whatever else says its process runs.
     pub fn of_judged(snap: &Snapshot, states: &[crate::state::Judgement]) -> Self {
-        Self::from_states(
-            snap.members.iter().zip(states).map(|(m, j)| (m.is_learner, j.state)),
-            crate::state::proven_leader(snap).is_some(),
+        let leader = crate::state::proven_leader(snap);
+        let links = leader.and_then(|l| snap.audit.metrics.get(&l)).map(|m| &m.peers_active);
+        let voters = snap.members.iter().filter(|m| !m.is_learner).count();
+        let term_of = |id| snap.member(id).and_then(|m| m.status()).map(|s| s.raft_term);
+        let followed_by_quorum = leader.is_some_and(|l| {
+            let followers = snap
+                .members
+                .iter()
+                .filter(|m| !m.is_learner)
+                .filter_map(|m| m.status())
+                .filter(|s| s.leader == Some(l) && Some(s.raft_term) == term_of(l))
+                .count();
+            followers >= quorum_of(voters)
+        });
+        Self::count(
+            snap.members.iter().zip(states).map(|(m, j)| {
+                // Answering without a leader while a quorum answered as the leader's followers:
+                // not following it now (with fewer followers the two views conflict: undecided).
+                let cut_off = links.is_some_and(|p| p.get(&m.id) == Some(&false))
+                    || (followed_by_quorum && j.state == MemberState::Electing);
+                (m.is_learner, j.state, cut_off)
+            }),
+            leader.is_some(),
         )
     }
 
@@ -231,6 +261,26 @@ pub enum Change {
 mod tests {
     use super::*;
     use MemberState::*;
+
+    #[test]
+    fn a_member_the_leaders_raft_has_no_link_to_does_not_count_as_healthy() {
+        use crate::testing::{alive, cluster, healthy};
+        let mut snap = cluster(&[healthy(1), healthy(2), alive(3)]);
+        // Its peer listener answers, but it is cut off: the leader (m1) sees no raft link.
+        let open = Quorum::of(&snap);
+        assert_eq!((open.healthy_voters_min, open.healthy_voters_max, open.fault_tolerance), (2, 3, None));
+        let mut m = crate::audit_data::Metrics::default();
+        m.peers_active.insert(crate::id::MemberId(2), true);
+        m.peers_active.insert(crate::id::MemberId(3), false);
+        snap.audit.metrics.insert(crate::id::MemberId(1), m);
+        let cut = Quorum::of(&snap);
+        assert_eq!((cut.healthy_voters_min, cut.healthy_voters_max, cut.fault_tolerance), (2, 2, Some(0)));
+        // An active link leaves it open again.
+        if let Some(m) = snap.audit.metrics.get_mut(&crate::id::MemberId(1)) {
+            m.peers_active.insert(crate::id::MemberId(3), true);
+        }
+        assert_eq!(Quorum::of(&snap).healthy_voters_max, 3);
+    }
 
     fn q(voters_healthy: usize, voters_down: usize, unstarted: usize, learners: usize) -> Quorum {
         let mut v = Vec::new();

@@ -402,7 +402,18 @@ pub fn proven_leader(snap: &Snapshot) -> Option<MemberId> {
         .filter(|(_, s)| !s.is_learner)
         .collect();
     let top = voters.iter().map(|(_, s)| s.raft_term).max()?;
-    voters.iter().find(|(m, s)| s.leader == Some(m.id) && s.raft_term >= top).map(|(m, _)| m.id)
+    let all_voters = snap.members.iter().filter(|m| !m.is_learner).count();
+    // A quorum of voters that answered just now as its followers (itself included) proves it
+    // directly, whatever term a cut-off voter has campaigned up to (etcd 3.4 runs without
+    // pre-vote, so an isolated member's term keeps rising).
+    let followed_by_quorum = |id: MemberId, term: u64| {
+        voters.iter().filter(|(_, s)| s.leader == Some(id) && s.raft_term == term).count()
+            >= crate::quorum::quorum_of(all_voters)
+    };
+    voters
+        .iter()
+        .find(|(m, s)| s.leader == Some(m.id) && (s.raft_term >= top || followed_by_quorum(m.id, s.raft_term)))
+        .map(|(m, _)| m.id)
 }
 
 #[cfg(test)]
@@ -420,6 +431,22 @@ mod tests {
 
     fn peer(m: &mut Member, result: Result<(), &str>) {
         m.peer_probe = Some(vec![PeerReach { url: m.peer_urls[0].clone(), result: result.map_err(str::to_string) }]);
+    }
+
+    #[test]
+    fn a_quorum_following_a_leader_proves_it_despite_a_cut_off_voters_higher_term() {
+        let mut snap = cluster(&[healthy(1), healthy(2), no_leader(3)]);
+        let term = |m: &mut Member, t: u64| {
+            if let Some(Ok(s)) = m.probe.as_mut().and_then(|p| p.attempts.first_mut()).map(|a| a.result.as_mut()) {
+                s.raft_term = t;
+            }
+        };
+        term(&mut snap.members[2], 9);
+        assert_eq!(proven_leader(&snap), Some(MemberId(1)));
+        // One follower only (1 of 3 with the claimant alone): the higher term wins.
+        let mut lone = cluster(&[healthy(1), no_leader(2), no_leader(3)]);
+        term(&mut lone.members[2], 9);
+        assert_eq!(proven_leader(&lone), None);
     }
 
     #[test]

@@ -546,7 +546,7 @@ mod tests {
         let mut snap = cluster(&[healthy(1)]);
         snap.members[0].name = "etcd-1-0d481970".into();
         let refused = "cannot list nodes at https://127.0.0.1:6443/: 503 apiserver disabled";
-        snap.gaps.push(crate::Gap::new("kubernetes", refused));
+        snap.gaps.push(crate::model::Gap::new("kubernetes", refused));
         let mut l = LocalNode::new(crate::distribution::Distribution::K3s, "/etc/rancher/k3s".into());
         l.member_name = Some("etcd-1-0d481970".into());
         l.service = Some("k3s".into());
@@ -562,7 +562,7 @@ mod tests {
         // Not asked, or no kubeconfig: nothing is known about the API.
         for reason in ["not asked (--no-kube)", "no kubeconfig found (KUBECONFIG, ~/.kube/config)"] {
             let mut s = snap.clone();
-            s.gaps = vec![crate::Gap::new("kubernetes", reason)];
+            s.gaps = vec![crate::model::Gap::new("kubernetes", reason)];
             assert!(JoinEndpointNotApiserver.run(&s).is_empty(), "{reason}");
         }
         // A second etcd member: another server joined it.

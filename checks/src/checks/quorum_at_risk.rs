@@ -123,9 +123,10 @@ impl Check for QuorumAtRisk {
                     format!("{range}: with {} voters one failure stops the cluster; add a third member", q.voters),
                 )];
             }
-            let sev = if hard { Severity::Critical } else { Severity::Warning };
+            // Both bounds say 0: every voter that is not up is proven not to count (down, gone,
+            // unstarted, or cut off from the leader's raft), so this is a fact, not a guess.
             return vec![finding(
-                sev,
+                Severity::Critical,
                 format!("fault tolerance 0 ({range}): one more failure stops the cluster. Not healthy: {list}"),
             )];
         }
