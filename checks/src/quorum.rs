@@ -62,7 +62,7 @@ impl Quorum {
                 MemberState::Unknown => unknown += 1,
                 _ => {}
             }
-            if !state.proven_not_healthy() && !(cut_off && state != MemberState::Up) {
+            if !(state.proven_not_healthy() || cut_off && state != MemberState::Up) {
                 not_proven_bad += 1;
             }
         }
