@@ -4,7 +4,7 @@
 //! removals may be planned, whether destructive advice is allowed, and checks that must / must not
 //! fire. `ORIGIN.md` in each case says where it comes from and why the expectation is right.
 //!
-//! Run `cargo test --test corpus -- --include-ignored --nocapture` to see the whole table of
+//! Run `cargo test --test corpus -- --nocapture` to see the whole table of
 //! expected vs actual.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,7 +206,6 @@ fn compare(e: &Expect, a: &Actual) -> (Vec<String>, String) {
 }
 
 #[test]
-#[ignore = "needs members[].state and the quorum bounds from helper \"evidence\" (issue 10 A/B); enable after merging"]
 fn every_case_matches_its_expectations() {
     let mut failures = Vec::new();
     let mut table = String::new();

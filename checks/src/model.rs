@@ -221,8 +221,12 @@ pub struct Status {
     pub db_size: i64,
     /// Bytes of the database in use (3.4+); `None` when not reported.
     pub db_size_in_use: Option<i64>,
-    /// The leader this member follows; `None` when it has no leader.
+    /// The leader this member follows; `None` when it has no leader (or see `leader_unknown`).
     pub leader: Option<MemberId>,
+    /// It follows a leader whose id the capture does not name (`etcdctl endpoint status -w
+    /// table` says only "IS LEADER false", and no "no leader" error).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leader_unknown: bool,
     /// Raft term.
     pub raft_term: u64,
     /// The store revision of the header (the latest key-value revision), when known.
@@ -249,6 +253,13 @@ pub struct Alarm {
     pub member_id: MemberId,
     /// The alarm type as etcd names it (NOSPACE, CORRUPT).
     pub alarm: String,
+}
+
+impl Status {
+    /// Whether it follows a leader, named or not.
+    pub fn has_leader(&self) -> bool {
+        self.leader.is_some() || self.leader_unknown
+    }
 }
 
 impl Alarm {
@@ -331,7 +342,7 @@ impl Member {
         match (self.reachable(), self.status()) {
             (None, _) => Health::Unknown,
             (Some(false), _) | (Some(true), None) => Health::Unreachable,
-            (Some(true), Some(s)) if s.leader.is_none() => Health::NoLeader,
+            (Some(true), Some(s)) if !s.has_leader() => Health::NoLeader,
             (Some(true), Some(_)) => Health::Healthy,
         }
     }

@@ -135,6 +135,10 @@ pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
                 o.text = match s.leader {
                     Some(l) if l == m.id => format!("answered at {} as leader (term {})", a.endpoint, s.raft_term),
                     Some(l) => format!("answered at {}, follows leader {l} (term {})", a.endpoint, s.raft_term),
+                    None if s.leader_unknown => format!(
+                        "answered at {}, follows a leader the capture does not name (term {})",
+                        a.endpoint, s.raft_term
+                    ),
                     None => format!("answered at {} with no leader (term {})", a.endpoint, s.raft_term),
                 };
                 answered.get_or_insert(s);
@@ -204,7 +208,7 @@ pub fn judge(snap: &Snapshot, m: &Member) -> Judgement {
     }
 
     if let Some(s) = answered {
-        let mut state = if s.leader.is_some() { MemberState::Up } else { MemberState::Electing };
+        let mut state = if s.has_leader() { MemberState::Up } else { MemberState::Electing };
         if let Some(l) = s.leader.filter(|l| *l != m.id)
             && let Some(ls) = snap.member(l).and_then(Member::status)
             && ls.leader != Some(l)

@@ -30,6 +30,7 @@ fn answered(m: &Member, leader: Option<u64>) -> Probe {
                 db_size: 2 << 20,
                 db_size_in_use: Some(1 << 20),
                 leader: leader.map(MemberId),
+                leader_unknown: false,
                 raft_term: 2,
                 revision: Some(50),
                 raft_index: 100,

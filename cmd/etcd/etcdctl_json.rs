@@ -84,6 +84,7 @@ pub fn status_of(body: Value, mode: IdMode, path: &Path, at: &str) -> Result<Sta
         version: doc.version,
         db_size: doc.db_size,
         db_size_in_use: doc.db_size_in_use,
+        leader_unknown: leader.is_none() && doc.leader_unknown,
         leader,
         raft_term: doc.raft_term,
         revision: header.and_then(|h| h.get("revision")).and_then(|v| number::<i64>(v.clone()).ok()),
@@ -122,6 +123,9 @@ struct StatusDoc {
     db_size: i64,
     #[serde(default)]
     leader: Option<Value>,
+    /// Written by the text-capture reader: a follower whose leader the table does not name.
+    #[serde(default, rename = "leaderUnknown")]
+    leader_unknown: bool,
     #[serde(default, rename = "raftIndex", alias = "raft_index", deserialize_with = "int")]
     raft_index: u64,
     #[serde(default, rename = "raftTerm", alias = "raft_term", deserialize_with = "int")]

@@ -216,6 +216,7 @@ fn to_status(r: etcd_client::StatusResponse) -> Status {
         db_size: r.db_size(),
         db_size_in_use: opt(r.raft_used_db_size()),
         leader: (r.leader() != 0).then(|| MemberId(r.leader())),
+        leader_unknown: false,
         raft_term: r.raft_term(),
         revision: r.header().map(|h| h.revision()),
         raft_index: r.raft_index(),

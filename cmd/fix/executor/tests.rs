@@ -111,6 +111,7 @@ impl Etcd for Fake {
                 cluster_id: Some(CLUSTER),
                 version: "3.4.30".into(),
                 leader: Some(MemberId(s.leader)),
+                leader_unknown: false,
                 raft_term: 2,
                 ..Default::default()
             }),
