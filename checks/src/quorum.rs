@@ -112,8 +112,10 @@ impl Quorum {
             snap.members.iter().zip(states).map(|(m, j)| {
                 // Answering without a leader while a quorum answered as the leader's followers:
                 // not following it now (with fewer followers the two views conflict: undecided).
+                // One that answers for another cluster (split brain) votes there, not here.
                 let cut_off = links.is_some_and(|p| p.get(&m.id) == Some(&false))
-                    || (followed_by_quorum && j.state == MemberState::Electing);
+                    || (followed_by_quorum && j.state == MemberState::Electing)
+                    || crate::state::serves_other_cluster(snap, m);
                 (m.is_learner, j.state, cut_off)
             }),
             leader.is_some(),
