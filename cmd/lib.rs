@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod duration;
+pub mod errors;
 pub mod etcd;
 pub mod fix;
 pub mod fuzzing;

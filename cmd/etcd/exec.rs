@@ -53,7 +53,7 @@ impl ExecTarget {
         let list = tokio::time::timeout(limit * 2, api.list(&ListParams::default().labels("component=etcd")))
             .await
             .map_err(|_| format!("the kube-system pod list did not answer within {:?}", limit * 2))?
-            .map_err(|e| format!("cannot list etcd pods: {}", crate::collect::error_line(&e)))?;
+            .map_err(|e| format!("cannot list etcd pods: {}", crate::errors::error_line(&e)))?;
         let ready = |p: &Pod| {
             p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|c| c.iter().all(|c| c.ready))
         };
@@ -124,7 +124,7 @@ impl ExecTarget {
         let run = async {
             let mut p = self.api.exec(&self.pod, cmd, &ap).await.map_err(|e| EtcdError::Exec {
                 pod: self.pod.clone(),
-                line: crate::collect::error_line(&e),
+                line: crate::errors::error_line(&e),
                 source: e,
             })?;
             let (mut out, mut err) = (p.stdout(), p.stderr());

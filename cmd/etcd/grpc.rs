@@ -14,7 +14,7 @@ use futures::stream::FuturesUnordered;
 
 use super::{Etcd, EtcdError, MemberList};
 use crate::collect::tls::{PATH_HINT, TlsFiles};
-use crate::collect::{error_line, etcd_error_line};
+use crate::errors::{error_line, etcd_error_line};
 
 /// How to reach etcd: validated endpoints, TLS files and timeouts.
 #[derive(Debug, Clone)]
