@@ -427,18 +427,23 @@ impl Snapshot {
         out
     }
 
+    /// The voters that answered, with their status (a member that says it is a learner is not
+    /// one, whatever the member list says).
+    pub fn voter_statuses(&self) -> Vec<(&Member, &Status)> {
+        self.members
+            .iter()
+            .filter(|m| !m.is_learner)
+            .filter_map(|m| m.status().map(|s| (m, s)))
+            .filter(|(_, s)| !s.is_learner)
+            .collect()
+    }
+
     /// The leader: a voter whose own status claims it (the highest term wins), else the leader
     /// most answering voters follow (ties go to the higher raft term) unless its own status
     /// denies it. Learners' views never count (they do not check quorum); `None` when no
     /// answering voter follows one.
     pub fn leader(&self) -> Option<MemberId> {
-        let voters: Vec<(&Member, &Status)> = self
-            .members
-            .iter()
-            .filter(|m| !m.is_learner)
-            .filter_map(|m| m.status().map(|s| (m, s)))
-            .filter(|(_, s)| !s.is_learner)
-            .collect();
+        let voters = self.voter_statuses();
         if let Some(l) = crate::state::proven_leader(self) {
             return Some(l);
         }

@@ -96,18 +96,7 @@ impl Quorum {
     pub fn of_judged(snap: &Snapshot, states: &[crate::state::Judgement]) -> Self {
         let leader = crate::state::proven_leader(snap);
         let links = leader.and_then(|l| snap.audit.metrics.get(&l)).map(|m| &m.peers_active);
-        let voters = snap.members.iter().filter(|m| !m.is_learner).count();
-        let term_of = |id| snap.member(id).and_then(|m| m.status()).map(|s| s.raft_term);
-        let followed_by_quorum = leader.is_some_and(|l| {
-            let followers = snap
-                .members
-                .iter()
-                .filter(|m| !m.is_learner)
-                .filter_map(|m| m.status())
-                .filter(|s| s.leader == Some(l) && Some(s.raft_term) == term_of(l))
-                .count();
-            followers >= quorum_of(voters)
-        });
+        let followed_by_quorum = leader.is_some_and(|l| crate::state::followed_by_quorum(snap, l));
         Self::count(
             snap.members.iter().zip(states).map(|(m, j)| {
                 // Answering without a leader while a quorum answered as the leader's followers:

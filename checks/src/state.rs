@@ -398,26 +398,25 @@ fn same_endpoint(a: &str, b: &str) -> bool {
 /// election timeout steps down, so this proves a quorum (learners do not check quorum, and
 /// their claims never count).
 pub fn proven_leader(snap: &Snapshot) -> Option<MemberId> {
-    let voters: Vec<(&Member, &crate::model::Status)> = snap
-        .members
-        .iter()
-        .filter(|m| !m.is_learner)
-        .filter_map(|m| m.status().map(|s| (m, s)))
-        .filter(|(_, s)| !s.is_learner)
-        .collect();
+    let voters = snap.voter_statuses();
     let top = voters.iter().map(|(_, s)| s.raft_term).max()?;
-    let all_voters = snap.members.iter().filter(|m| !m.is_learner).count();
     // A quorum of voters that answered just now as its followers (itself included) proves it
     // directly, whatever term a cut-off voter has campaigned up to (etcd 3.4 runs without
     // pre-vote, so an isolated member's term keeps rising).
-    let followed_by_quorum = |id: MemberId, term: u64| {
-        voters.iter().filter(|(_, s)| s.leader == Some(id) && s.raft_term == term).count()
-            >= crate::quorum::quorum_of(all_voters)
-    };
     voters
         .iter()
-        .find(|(m, s)| s.leader == Some(m.id) && (s.raft_term >= top || followed_by_quorum(m.id, s.raft_term)))
+        .find(|(m, s)| s.leader == Some(m.id) && (s.raft_term >= top || followed_by_quorum(snap, m.id)))
         .map(|(m, _)| m.id)
+}
+
+/// Whether a quorum of the voters answered as followers of `leader` at its own term (itself
+/// included): direct proof that it leads a quorum now.
+pub fn followed_by_quorum(snap: &Snapshot, leader: MemberId) -> bool {
+    let voters = snap.voter_statuses();
+    let Some(term) = voters.iter().find(|(m, _)| m.id == leader).map(|(_, s)| s.raft_term) else { return false };
+    let all = snap.members.iter().filter(|m| !m.is_learner).count();
+    voters.iter().filter(|(_, s)| s.leader == Some(leader) && s.raft_term == term).count()
+        >= crate::quorum::quorum_of(all)
 }
 
 #[cfg(test)]
