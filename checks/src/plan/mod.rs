@@ -473,6 +473,18 @@ mod tests {
     }
 
     #[test]
+    fn an_added_member_on_a_peer_url_that_can_never_work_is_not_offered_as_the_way_back() {
+        // etcd#7134: `member add` with peer port 111111, quorum lost at once.
+        let mut bad = unstarted(2);
+        bad.peer_urls = vec!["http://localhost:111111".into()];
+        let p = plan_of(&[healthy(1), bad]);
+        assert!(p.steps[0].description.contains("can never start"), "{}", p.steps[0].description);
+        assert!(p.steps[0].commands.is_empty());
+        assert!(!p.steps.iter().any(|s| s.commands.iter().any(|c| c.contains("ETCD_NAME=etcd-"))), "{:?}", p.steps);
+        assert!(p.steps.iter().any(|s| s.description.contains("--force-new-cluster")), "{:?}", p.steps);
+    }
+
+    #[test]
     fn a_one_endpoint_capture_of_a_healthy_leader_gets_no_recovery_advice() {
         let p = plan_of(&[healthy(1), unprobed(2), unprobed(3)]);
         assert!(!text(&p).contains("force-new-cluster") && !text(&p).contains("snapshot restore"), "{}", text(&p));

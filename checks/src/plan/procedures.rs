@@ -144,13 +144,29 @@ pub(super) fn recovery_steps(
         .filter(|m| !m.is_unstarted())
         .flat_map(|m| m.peer_urls.iter().map(move |u| format!("{}={u}", m.name)))
         .collect();
-    let restores = q.healthy_voters_max + unstarted.len() >= q.quorum;
+    // A peer URL that can never work (etcd#7134: port 111111) cannot be started on: that member
+    // is no way back, and the steps say so instead of printing a command that cannot run.
+    fn unusable(m: &Member) -> Option<&String> {
+        m.peer_urls.iter().find(|u| crate::checks::invalid_member_url::url_problems(u).iter().any(|p| p.fatal()))
+    }
+    let startable = unstarted.iter().filter(|m| unusable(m).is_none()).count();
+    let restores = q.healthy_voters_max + startable >= q.quorum;
     for m in &unstarted {
         let Some(peer) = m.peer_urls.first() else { continue };
-        let name = m
-            .node
-            .clone()
-            .unwrap_or_else(|| format!("etcd-{}", host_of(m).unwrap_or_default().replace(['.', ':', '[', ']'], "-")));
+        if let Some(bad) = unusable(m) {
+            steps.push(Step::manual(
+                Some(m.id),
+                "quorum-at-risk,invalid-member-url",
+                format!(
+                    "the added member {} can never start: its peer URL {bad} can never work (see invalid-member-url), and without quorum it cannot be removed or updated through etcd; the way back is the last resort below",
+                    m.id
+                ),
+                vec![],
+            ));
+            continue;
+        }
+        let host = host_of(m).filter(|h| !h.is_empty()).unwrap_or_else(|| "new".into());
+        let name = m.node.clone().unwrap_or_else(|| format!("etcd-{}", host.replace(['.', ':', '[', ']'], "-")));
         let mut initial = started.clone();
         initial.push(format!("{name}={peer}"));
         let initial = initial.join(",");
