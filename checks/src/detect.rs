@@ -23,7 +23,7 @@ pub fn distribution(snap: &Snapshot) -> Option<(Distribution, String)> {
     }
     // --local read the node's own files: their layout names the distribution.
     if let Some(d) = snap.certs.as_ref().and_then(|c| c.layout) {
-        return Some((d, format!("this node's files are laid out as {d:?} lays them out")));
+        return Some((d, format!("this node's files are laid out as {d} lays them out")));
     }
     // etcd-manager names members etcd-<name> with peer URLs etcd-<name>.internal.<cluster>.
     if let Some(m) = snap

@@ -199,7 +199,16 @@ pub fn state_after(state: &[MemberState], plan: &Plan, k: usize) -> Vec<MemberSt
     s
 }
 
-/// What differs between two states, in words ("member 3 (m2): reachable false -> true").
+/// Reachability in words for people ("answered", not `Some(true)`).
+fn reach_words(r: Option<bool>) -> &'static str {
+    match r {
+        Some(true) => "answered",
+        Some(false) => "did not answer",
+        None => "not asked",
+    }
+}
+
+/// What differs between two states, in words ("member 3 (m2): did not answer then, answered now").
 pub fn describe_changes(before: &[MemberState], now: &[MemberState]) -> Vec<String> {
     let mut out = Vec::new();
     for b in before {
@@ -207,7 +216,13 @@ pub fn describe_changes(before: &[MemberState], now: &[MemberState]) -> Vec<Stri
             None => out.push(format!("member {} ({}) is gone", b.id, b.name)),
             Some(n) => {
                 if n.reachable != b.reachable {
-                    out.push(format!("member {} ({}): reachable {:?} -> {:?}", b.id, b.name, b.reachable, n.reachable));
+                    out.push(format!(
+                        "member {} ({}): {} then, {} now",
+                        b.id,
+                        b.name,
+                        reach_words(b.reachable),
+                        reach_words(n.reachable)
+                    ));
                 }
                 if n.is_learner != b.is_learner {
                     out.push(format!("member {} ({}): learner {} -> {}", b.id, b.name, b.is_learner, n.is_learner));
