@@ -103,6 +103,7 @@ impl Quorum {
                 // not following it now (with fewer followers the two views conflict: undecided).
                 // One that answers for another cluster (split brain) votes there, not here.
                 let cut_off = links.is_some_and(|p| p.get(&m.id) == Some(&false))
+                    || unlinked_from_all_others(snap, m.id)
                     || (followed_by_quorum && j.state == MemberState::Electing)
                     || crate::state::serves_other_cluster(snap, m);
                 (m.is_learner, j.state, cut_off)
@@ -248,6 +249,15 @@ pub enum Change {
     },
 }
 
+/// Whether every other voter's raft was read and none has an active link to `id`
+/// (`etcd_network_active_peers 0` on each): then no leader can count `id` in its quorum, and
+/// `id` cannot lead one, whoever the others still name as leader for a moment.
+fn unlinked_from_all_others(snap: &Snapshot, id: crate::id::MemberId) -> bool {
+    let mut others = snap.members.iter().filter(|m| !m.is_learner && m.id != id).peekable();
+    others.peek().is_some()
+        && others.all(|o| snap.audit.metrics.get(&o.id).and_then(|x| x.peers_active.get(&id)) == Some(&false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +276,21 @@ mod tests {
         snap.audit.metrics.insert(crate::id::MemberId(1), m);
         let cut = Quorum::of(&snap);
         assert_eq!((cut.healthy_voters_min, cut.healthy_voters_max, cut.fault_tolerance), (2, 2, Some(0)));
+        // No proven leader (both still name the cut-off member for a moment), but neither
+        // other voter's raft has a link to it: it is not in any quorum.
+        let mut stale = cluster(&[healthy(1), healthy(2), alive(3)]);
+        for id in [1u64, 2] {
+            let mut m = crate::audit_data::Metrics::default();
+            m.peers_active.insert(crate::id::MemberId(3), false);
+            stale.audit.metrics.insert(crate::id::MemberId(id), m);
+        }
+        for m in stale.members.iter_mut().take(2) {
+            if let Some(Ok(st)) = m.probe.as_mut().and_then(|p| p.attempts.first_mut()).map(|a| a.result.as_mut()) {
+                st.leader = Some(crate::id::MemberId(3));
+            }
+        }
+        assert_eq!(crate::state::proven_leader(&stale), None);
+        assert_eq!(Quorum::of(&stale).healthy_voters_max, 2);
         // An active link leaves it open again.
         if let Some(m) = snap.audit.metrics.get_mut(&crate::id::MemberId(1)) {
             m.peers_active.insert(crate::id::MemberId(3), true);
