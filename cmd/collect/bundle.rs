@@ -593,12 +593,4 @@ mod tests {
         assert!(is_client_url(&m, "10.0.0.1:2379", &addrs));
         assert!(!is_client_url(&m, "10.0.0.1:2379", &none));
     }
-
-    #[test]
-    fn id_modes() {
-        let hex: Value = serde_json::json!({"header": {"cluster_id": "cdf818194e3a8c32"}, "members": [{"ID": "1234"}]});
-        assert_eq!(IdMode::of(&hex), IdMode::Hex);
-        let dec: Value = serde_json::json!({"members": [{"ID": "10276657743932975437"}]});
-        assert_eq!(IdMode::of(&dec), IdMode::Decimal);
-    }
 }
