@@ -28,6 +28,16 @@ pub struct Certs {
     pub layout: Option<Distribution>,
 }
 
+/// Why the certificate checks could not run on `snap`: no handshake was recorded and no
+/// certificate file read. `None` when there is something to judge.
+pub(crate) fn missing(snap: &crate::model::Snapshot) -> Option<String> {
+    let none = snap.certs.as_ref().is_none_or(|c| c.presented.is_empty() && c.files.is_empty());
+    none.then(|| {
+        "no certificates were read: no TLS handshake recorded and no certificate files (a bundle needs pki/, a node --local)"
+            .to_string()
+    })
+}
+
 /// Which listener of a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

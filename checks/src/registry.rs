@@ -31,6 +31,13 @@ pub trait Check: Declared + Sync {
     /// Judges the snapshot. Never does I/O; says "could not decide" (info) when its data is
     /// missing instead of raising a false alarm.
     fn run(&self, snap: &Snapshot) -> Vec<Finding>;
+
+    /// What this check needs and the snapshot lacks (e.g. "no certificates were read"): then
+    /// it could not run, and a clean result from it would prove nothing. `None` = it ran on
+    /// what it needs. Reports list such checks as skipped with this reason, never as passed.
+    fn missing_input(&self, _snap: &Snapshot) -> Option<String> {
+        None
+    }
 }
 
 /// Declares a check's [`CheckInfo`] and implements [`Declared`] for it, pulling in
@@ -160,6 +167,53 @@ pub fn run_all(snap: &Snapshot, sel: &Selection) -> Vec<Finding> {
     out
 }
 
+/// Why a selected-or-not check produced no verdict.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedCheck {
+    /// The check id.
+    pub id: String,
+    /// In words: "not selected (--skip)", or what it needed and did not get.
+    pub reason: String,
+    /// `true` when the operator deselected it (`--checks` / `--skip`), `false` when its input
+    /// was missing.
+    pub deselected: bool,
+}
+
+/// Which checks ran and which did not, and why: what a verdict can rest on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// Ids of the checks that ran on the input they need, in registry order.
+    pub ran: Vec<String>,
+    /// The others, in registry order.
+    pub skipped: Vec<SkippedCheck>,
+}
+
+impl Coverage {
+    /// Whether the check with this id ran on its input.
+    pub fn ran(&self, id: &str) -> bool {
+        self.ran.iter().any(|r| r == id)
+    }
+}
+
+/// Which of the checks ran on `snap` under `sel`, and why the others did not.
+pub fn coverage(snap: &Snapshot, sel: &Selection) -> Coverage {
+    let mut cov = Coverage::default();
+    for c in ALL {
+        let id = c.info().id;
+        if !sel.includes(id) {
+            let why = if sel.only.is_empty() { "not selected (--skip)" } else { "not selected (--checks)" };
+            cov.skipped.push(SkippedCheck { id: id.to_string(), reason: why.to_string(), deselected: true });
+        } else if let Some(reason) = c.missing_input(snap) {
+            cov.skipped.push(SkippedCheck { id: id.to_string(), reason, deselected: false });
+        } else {
+            cov.ran.push(id.to_string());
+        }
+    }
+    cov
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +235,23 @@ mod tests {
         assert!(matches!(&err, Some(SelectionError::Unknown { hint, .. }) if hint.contains("stale-member")), "{err:?}");
         let sel = Selection::new(&[], &["stale-member".to_string()]).ok();
         assert!(sel.is_some_and(|s| !s.includes("stale-member") && s.includes("unstarted-member")));
+    }
+
+    #[test]
+    fn coverage_names_deselected_checks_and_checks_without_their_input() {
+        let snap = crate::testing::cluster(&[
+            crate::testing::healthy(1),
+            crate::testing::healthy(2),
+            crate::testing::healthy(3),
+        ]);
+        let sel = Selection::new(&[], &["stale-member".to_string()]).unwrap_or_default();
+        let cov = coverage(&snap, &sel);
+        let skipped = |id: &str| cov.skipped.iter().find(|s| s.id == id).cloned();
+        assert!(skipped("stale-member").is_some_and(|s| s.deselected && s.reason.contains("--skip")), "{cov:?}");
+        // A healthy test snapshot has no HashKV and no certificates: those checks did not run.
+        assert!(skipped("hash-mismatch").is_some_and(|s| !s.deselected), "{cov:?}");
+        assert!(skipped("ca-mismatch").is_some_and(|s| !s.deselected), "{cov:?}");
+        assert!(cov.ran("unstarted-member") && !cov.ran("stale-member"));
+        assert_eq!(cov.ran.len() + cov.skipped.len(), ALL.len());
     }
 }

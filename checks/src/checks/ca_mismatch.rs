@@ -23,6 +23,10 @@ declare_check! {
 }
 
 impl Check for CaMismatch {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::cert::missing(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let Some(certs) = &snap.certs else { return Vec::new() };
         let mut flagged: BTreeSet<(MemberId, Port)> = BTreeSet::new();

@@ -23,6 +23,10 @@ declare_check! {
 pub(crate) const CRITICAL_DAYS: i64 = 7;
 
 impl Check for CertExpiry {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::cert::missing(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let now = snap.collected_at;
         let warn = time::Duration::seconds(snap.thresholds.expiry_warning_secs);

@@ -18,6 +18,10 @@ declare_check! {
 }
 
 impl Check for CertKeyMismatch {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::cert::missing(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let Some(certs) = &snap.certs else { return Vec::new() };
         let seen = certs_seen(snap);

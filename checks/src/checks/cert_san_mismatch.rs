@@ -21,6 +21,10 @@ declare_check! {
 }
 
 impl Check for CertSanMismatch {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::cert::missing(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
         // One finding per member, role and certificate (a Kubespray member.pem is both).

@@ -16,6 +16,13 @@ declare_check! {
 }
 
 impl Check for HashMismatch {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        snap.audit
+            .hashes
+            .is_none()
+            .then(|| "no HashKV was read: `audit` asks each member for it (a bundle needs hashkv.json)".to_string())
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let Some(hashes) = &snap.audit.hashes else { return Vec::new() };
         // Only hashes over the same revision and compaction are comparable.
