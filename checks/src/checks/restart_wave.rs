@@ -35,6 +35,14 @@ declare_check! {
 }
 
 impl Check for RestartWave {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        // Process start times come only from the members' /metrics pages.
+        let started = snap.audit.metrics.values().filter(|x| x.process_start_time.is_some()).count();
+        (started < 2).then(|| {
+            format!("process start times were read from {started} member(s), 2 are needed (metrics: a bundle needs metrics/)")
+        })
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let window = snap.audit.restart_window_secs.unwrap_or(DEFAULT_WINDOW_SECS) as f64;
         let voters = snap.members.iter().filter(|m| !m.is_learner).count();
