@@ -38,9 +38,12 @@ impl Check for RestartWave {
     fn missing_input(&self, snap: &Snapshot) -> Option<String> {
         // Process start times come only from the members' /metrics pages.
         let started = snap.audit.metrics.values().filter(|x| x.process_start_time.is_some()).count();
-        (started < 2).then(|| {
-            format!("process start times were read from {started} member(s), 2 are needed (metrics: a bundle needs metrics/)")
-        })
+        if snap.audit.metrics.is_empty() {
+            return Some(
+                "no metrics were read (live runs read each member's /metrics; a bundle needs metrics/)".into(),
+            );
+        }
+        (started < 2).then(|| format!("process start times were read from {started} member(s); 2 are needed"))
     }
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
