@@ -457,11 +457,15 @@ mod tests {
     #[test]
     fn paragraphs_wrap_with_a_hanging_indent_and_never_split_words() {
         let text = "1. [manual] bring voter etcd-c back: https://etcd-c.internal.demo.k8s.local:4001 did not answer";
-        let out = para(text, &at(Some(40)), 2, 3);
-        assert_fits(&out, 40);
+        let out = para(text, &at(Some(60)), 2, 3);
+        assert_fits(&out, 60);
         assert!(out.starts_with("  1. [manual]"), "{out}");
         assert!(out.lines().skip(1).all(|l| l.starts_with("     ")), "{out}");
         assert!(out.contains("https://etcd-c.internal.demo.k8s.local:4001"), "{out}");
         assert_eq!(para(text, &at(None), 2, 3), format!("  {text}\n"));
+        // A word wider than the terminal starts at the margin, whole.
+        let out = para(text, &at(Some(30)), 2, 3);
+        assert!(out.contains("\nhttps://etcd-c.internal.demo.k8s.local:4001\n"), "{out}");
+        assert_fits(&out, 30);
     }
 }

@@ -154,7 +154,7 @@ mod tests {
         assert!(!xml.contains("version-skew"), "a deselected check is not a test:\n{xml}");
         // No certificates, no metrics in the test snapshot: skipped with the reason.
         assert!(xml.contains("name=\"ca-mismatch\">\n      <skipped message=\"no certificates were read"), "{xml}");
-        assert!(xml.contains("name=\"restart-wave\">\n      <skipped message=\"process start times"), "{xml}");
+        assert!(xml.contains("name=\"restart-wave\">\n      <skipped message=\"no metrics were read"), "{xml}");
         // The down voter: one failing case per finding, named by check and subject.
         assert!(xml.contains("name=\"stale-member: member 3 (m3)\">\n      <failure type="), "{xml}");
         let cases = xml.matches("<testcase ").count();
