@@ -143,8 +143,9 @@ pub enum Output {
     Json,
     /// The same document as YAML.
     Yaml,
-    /// JUnit XML for CI systems: one test case per check, a failure per warning or critical
-    /// finding (check and audit only).
+    /// JUnit XML for CI systems: the selected checks, one failing test case per warning or
+    /// critical finding, `<skipped>` with the reason where a check's input was missing (check
+    /// and audit only).
     Junit,
     // new in table
     /// Tables with every column (URLs, learner, reachable, node), however wide.
