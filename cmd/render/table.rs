@@ -98,7 +98,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs, layout: &Layout
         Column::text("SUBJECT"),
         Column::text("ISSUER").optional(1),
         Column::token("NOT AFTER"),
-        Column::token("SIGNED BY TRUSTED CA"),
+        Column::list("SIGNED BY TRUSTED CA"),
         Column::text("HANDSHAKE"),
     ]);
     let date = |t: time::OffsetDateTime| t.date().to_string();
