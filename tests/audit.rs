@@ -58,9 +58,11 @@ fn junit_shows_one_case_per_check_and_fails_the_ones_that_found_something(#[valu
     let (code, _, xml, err) = doctor(&c, &["audit", "-o", "junit"]);
     assert_eq!(code, 2, "{err}");
     assert!(xml.starts_with("<?xml") && xml.contains("<testsuites"), "{xml}");
+    // A check that failed has one case per finding, named `<id>: <subject>`.
     for id in ["stale-member", "hash-mismatch", "restart-wave", "version-skew", "quorum-at-risk"] {
-        assert!(xml.contains(&format!("name=\"{id}\"")), "{id} missing:\n{xml}");
+        assert!(xml.contains(&format!("name=\"{id}")), "{id} missing:\n{xml}");
     }
+    assert!(xml.contains("name=\"stale-member: member "), "{xml}");
     assert!(xml.contains("<failure type=\"critical\""), "{xml}");
     let failures = xml.matches("<failure ").count();
     assert!(xml.contains(&format!("failures=\"{failures}\"")), "{xml}");
