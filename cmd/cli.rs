@@ -95,6 +95,25 @@ pub enum Command {
         /// The check id, e.g. stale-member.
         id: String,
     },
+    // new in ship
+    /// Print the RBAC roles etcd-doctor needs (deploy/rbac.yaml; with --exec deploy/rbac-exec.yaml).
+    #[command(
+        after_help = "Examples:\n  kubectl etcd-doctor rbac | kubectl apply -f -\n  kubectl etcd-doctor rbac --exec | kubectl apply -f -"
+    )]
+    Rbac {
+        /// The role for reaching etcd through the API (create on pods/exec in kube-system);
+        /// not read-only: grant it only to those who may run --fix.
+        #[arg(long)]
+        exec: bool,
+    },
+    /// Shell completion candidates in cobra's format (what kubectl_complete-etcd_doctor and
+    /// the completion scripts call); the words are read before flags are parsed.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// The words after the program name; the last is the one being completed.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
 }
 
 /// Plans an operator asks for.
