@@ -83,7 +83,7 @@ pub enum Command {
     },
     /// Print a shell completion script.
     #[command(
-        after_help = "Examples:\n  kubectl etcd-doctor completion bash > /etc/bash_completion.d/kubectl-etcd_doctor\n  kubectl etcd-doctor completion zsh > \"${fpath[1]}/_kubectl-etcd_doctor\"\n  kubectl etcd-doctor completion fish > ~/.config/fish/completions/kubectl-etcd_doctor.fish"
+        after_help = "Examples:\n  kubectl etcd-doctor completion bash > /etc/bash_completion.d/kubectl-etcd_doctor\n  kubectl etcd-doctor completion zsh > \"${fpath[1]}/_kubectl-etcd_doctor\"\n  kubectl etcd-doctor completion fish > ~/.config/fish/completions/kubectl-etcd_doctor.fish\n\nThese complete kubectl-etcd_doctor run directly. For `kubectl etcd-doctor <TAB>` (kubectl 1.26+), put kubectl_complete-etcd_doctor on PATH (the release archive has it), or link the binary:\n  cd \"$(dirname \"$(command -v kubectl-etcd_doctor)\")\"\n  ln -s kubectl-etcd_doctor kubectl_complete-etcd_doctor"
     )]
     Completion {
         /// The shell.
