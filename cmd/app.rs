@@ -20,6 +20,11 @@ use etcd_doctor_checks::plan_file::{self, PlanFile};
 
 /// Parses `args` and runs; returns the exit code, or an error meaning "could not run".
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some((words, descriptions)) = crate::completion::request(&args) {
+        print(&crate::completion::complete(&words).render(descriptions))?;
+        return Ok(exit::CLEAN);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -32,11 +37,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
     match cli.command.unwrap_or(Command::Check) {
         Command::Checks => list_checks(g),
         Command::Completion { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            // Named as the binary kubectl runs, which is what shells complete.
-            clap_complete::generate(shell, &mut cmd, "kubectl-etcd_doctor", &mut out);
-            print(&String::from_utf8_lossy(&out))?;
+            print(&crate::completion::script(shell))?;
+            Ok(exit::CLEAN)
+        }
+        // new in ship
+        Command::Complete { words } => {
+            print(&crate::completion::complete(&words).render(true))?;
+            Ok(exit::CLEAN)
+        }
+        Command::Rbac { exec } => {
+            print(if exec { RBAC_EXEC } else { RBAC })?;
             Ok(exit::CLEAN)
         }
         Command::Explain { id } => explain(&id),
@@ -417,6 +427,10 @@ fn explain(id: &str) -> Result<i32> {
         }
     }
 }
+
+/// The RBAC roles, compiled in so a krew install (which keeps no deploy/ on PATH) can print them.
+const RBAC: &str = include_str!("../deploy/rbac.yaml");
+const RBAC_EXEC: &str = include_str!("../deploy/rbac-exec.yaml");
 
 fn print(s: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

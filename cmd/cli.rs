@@ -83,7 +83,7 @@ pub enum Command {
     },
     /// Print a shell completion script.
     #[command(
-        after_help = "Examples:\n  kubectl etcd-doctor completion bash > /etc/bash_completion.d/kubectl-etcd_doctor\n  kubectl etcd-doctor completion zsh > \"${fpath[1]}/_kubectl-etcd_doctor\"\n  kubectl etcd-doctor completion fish > ~/.config/fish/completions/kubectl-etcd_doctor.fish"
+        after_help = "Examples:\n  kubectl etcd-doctor completion bash > /etc/bash_completion.d/kubectl-etcd_doctor\n  kubectl etcd-doctor completion zsh > \"${fpath[1]}/_kubectl-etcd_doctor\"\n  kubectl etcd-doctor completion fish > ~/.config/fish/completions/kubectl-etcd_doctor.fish\n\nThese complete kubectl-etcd_doctor run directly. For `kubectl etcd-doctor <TAB>` (kubectl 1.26+), put kubectl_complete-etcd_doctor on PATH (the release archive has it), or link the binary:\n  cd \"$(dirname \"$(command -v kubectl-etcd_doctor)\")\"\n  ln -s kubectl-etcd_doctor kubectl_complete-etcd_doctor"
     )]
     Completion {
         /// The shell.
@@ -94,6 +94,25 @@ pub enum Command {
     Explain {
         /// The check id, e.g. stale-member.
         id: String,
+    },
+    // new in ship
+    /// Print the RBAC roles etcd-doctor needs (deploy/rbac.yaml; with --exec deploy/rbac-exec.yaml).
+    #[command(
+        after_help = "Examples:\n  kubectl etcd-doctor rbac | kubectl apply -f -\n  kubectl etcd-doctor rbac --exec | kubectl apply -f -"
+    )]
+    Rbac {
+        /// The role for reaching etcd through the API (create on pods/exec in kube-system);
+        /// not read-only: grant it only to those who may run --fix.
+        #[arg(long)]
+        exec: bool,
+    },
+    /// Shell completion candidates in cobra's format (what kubectl_complete-etcd_doctor and
+    /// the completion scripts call); the words are read before flags are parsed.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// The words after the program name; the last is the one being completed.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
     },
 }
 

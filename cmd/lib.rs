@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod collect;
+pub mod completion;
 pub mod duration;
 pub mod errors;
 pub mod etcd;

@@ -267,7 +267,8 @@ fn completions_for_each_shell_name_the_subcommands() {
         let out = doctor().args(["completion", shell]).output().expect("run");
         assert!(out.status.success(), "{shell}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for word in ["kubectl-etcd_doctor", "members", "audit", "explain", "endpoints"] {
+        // The candidates come from the binary (`__complete`); tests/completion.rs runs them.
+        for word in ["kubectl-etcd_doctor", "__complete"] {
             assert!(text.contains(word), "{shell} completion lacks {word}");
         }
         assert!(out.stderr.is_empty(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));

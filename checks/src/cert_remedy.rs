@@ -251,6 +251,19 @@ mod tests {
         assert!(k.contains("k3s certificate rotate --service etcd"), "{k}");
         let k = commands(&remedy(&snap, CertRole::ServerCa, Problem::Expiry, None, None));
         assert!(k.contains("rotate-ca") && k.contains("m1 (1) (the leader, last)"), "{k}");
+        // RKE2 has its own binary and service: it is never told to run k3s.
+        snap.certs = Some(crate::cert::Certs { layout: Some(Distribution::Rke2), ..Default::default() });
+        for (role, problem) in [
+            (CertRole::Server, Problem::Expiry),
+            (CertRole::Peer, Problem::San),
+            (CertRole::Server, Problem::Ca),
+            (CertRole::Server, Problem::Key),
+            (CertRole::ServerCa, Problem::Expiry),
+        ] {
+            let k = commands(&remedy(&snap, role, problem, Some(&m), None));
+            assert!(k.contains("rke2 certificate rotate") && !k.contains("k3s"), "{role:?} {problem:?}: {k}");
+            assert!(k.contains("rke2-server"), "{role:?} {problem:?}: {k}");
+        }
         snap.certs = Some(crate::cert::Certs { layout: Some(Distribution::Kubespray), ..Default::default() });
         let k = commands(&remedy(&snap, CertRole::Peer, Problem::Ca, Some(&m), None));
         assert!(k.contains("etcd-secrets") && k.contains("rm -rf /etc/ssl/etcd/ssl"), "{k}");

@@ -87,9 +87,11 @@ fn host_of(m: &Member) -> Option<String> {
 }
 
 /// Where the distribution owns membership, the removal is a manual step done its way: kops's
-/// etcd-manager would fight or undo a direct remove; K3s/RKE2 remove a member whose Node still
-/// exists through the Node's remove annotation (their controller also cleans up the node's
-/// annotations; it runs only on servers that serve the API).
+/// etcd-manager owns membership (the cluster spec's etcdMembers and one volume per member) and
+/// would fight or undo a direct remove; K3s/RKE2 remove a member whose Node still exists through
+/// the Node's remove annotation, or when an etcd Node is deleted (k3s pkg/etcd/member_controller.go:
+/// `etcd.<program>.cattle.io/remove`, program `k3s` or `rke2` as rke2's scripts/build-binary sets
+/// it; the controller runs only on servers that serve the API). Neither ships etcdctl.
 pub(super) fn distribution_removal(
     dist: Option<crate::distribution::Distribution>,
     snap: &Snapshot,
@@ -105,6 +107,8 @@ pub(super) fn distribution_removal(
             vec![
                 "kubectl -n kube-system logs -l k8s-app=etcd-manager-main --tail=50   # what etcd-manager sees".into(),
                 "kops update cluster --yes && kops rolling-update cluster --cloudonly --instance-group <the lost control-plane group> --yes".into(),
+                "# not etcdctl member remove: the new instance re-attaches the member's etcd volume and etcd-manager brings the member back; how many members there are is the cluster spec's etcdClusters[].etcdMembers (kops edit cluster), never an etcdctl change".into(),
+                "# volume lost too: etcd-manager-ctl --backup-store=s3://<state store>/<cluster>/backups/etcd/main restore-backup <backup> (kops docs: etcd_backup_restore_encryption.md)".into(),
             ],
         )),
         d @ (K3s | Rke2) => {
@@ -116,7 +120,13 @@ pub(super) fn distribution_removal(
                 format!("remove {} the {} way: its Node {node} still exists, so annotate it and let the etcd controller remove the member", m.label(), if d == K3s { "K3s" } else { "RKE2" }),
                 vec![
                     format!("kubectl annotate node {node} {key}=true"),
+                    format!("# or, if {node} is gone for good: kubectl delete node {node}   # the etcd controller removes the member of a deleted etcd node"),
                     "kubectl etcd-doctor members   # the member is gone once a server that runs the API reconciled it".into(),
+                    if d == K3s {
+                        "# K3s ships no etcdctl: by hand, use a static etcdctl from etcd's releases with --cacert /var/lib/rancher/k3s/server/tls/etcd/server-ca.crt --cert .../client.crt --key .../client.key".into()
+                    } else {
+                        "# RKE2 ships no etcdctl on the host: by hand, kubectl -n kube-system exec etcd-<a healthy server> -- etcdctl --cacert /var/lib/rancher/rke2/server/tls/etcd/server-ca.crt --cert .../server-client.crt --key .../server-client.key member list".into()
+                    },
                     format!("# before {node} rejoins: delete /var/lib/rancher/{}/server/db on it", if d == K3s { "k3s" } else { "rke2" }),
                 ],
             ))
