@@ -319,7 +319,7 @@ mod tests {
     fn a_critical_blocker_keeps_every_restart_out_and_warnings_are_listed_first() {
         let snap = cluster(&[healthy(1), healthy(2), healthy(3)]);
         let warn = Finding::new("raft-lag", Severity::Warning, "member m2", "behind".to_string());
-        let p = upgrade(&snap, &[warn.clone()], &opts("3.6.0"));
+        let p = upgrade(&snap, std::slice::from_ref(&warn), &opts("3.6.0"));
         assert_eq!(p.steps[0].action, Action::Manual);
         assert!(
             p.steps[0].description.starts_with("fix first (warning blocker, raft-lag)"),
