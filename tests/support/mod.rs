@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod pki;
 pub mod proxy;
 pub mod report;
+pub mod versions;
 
 #[allow(unused_imports)] // not every test file starts a cluster
 pub use cluster::Cluster;
