@@ -415,3 +415,25 @@ fn audit_gate_is_0_when_ready_and_2_with_a_member_down_or_mid_upgrade() {
         "{j:#}"
     );
 }
+
+/// An upgrade plan as `plan upgrade -o yaml` writes it: one restart of member 2 and its gate.
+const RESTART_PLAN: &str = "apiVersion: etcd-doctor/v1\nkind: Plan\nclusterID: 'c1'\ncreatedAt: 2026-01-01T00:00:00Z\n\
+fingerprint: sha256:00\nstate:\n- id: '2'\n  name: m2\n  peerURLs: [https://127.0.0.2:2380]\n  isLearner: false\n  reachable: true\n\
+steps:\n- n: 1\n  action: restart-member\n  memberID: '2'\n  automatic: true\n  reason: upgrade\n  description: restart m2\n  targetVersion: 3.5.1\n\
+- n: 2\n  action: gate\n  memberID: '2'\n  automatic: true\n  reason: upgrade\n  description: gate m2\n  targetVersion: 3.5.1\n  faultTolerance: 1\n";
+
+#[test]
+fn apply_refuses_an_upgrade_plan_without_a_usable_restart_command_before_dialling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("plan.yaml");
+    std::fs::write(&f, RESTART_PLAN).expect("write plan");
+    // Nothing listens on this endpoint: the refusal must come before any dial.
+    let base = ["--endpoints", "http://127.0.0.1:9", "--dial-timeout", "200ms", "apply", "--yes", "-f"];
+    let r = doctor().args(base).arg(&f).run();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("this plan restarts members: give --restart-command"), "{}", r.stderr);
+    let r = doctor().args(base).arg(&f).args(["--restart-command", "ssh {host} restart {nmae}"]).run();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("--restart-command: unknown placeholder {nmae}"), "{}", r.stderr);
+    assert!(!r.stderr.contains("no endpoint"), "it dialled: {}", r.stderr);
+}
