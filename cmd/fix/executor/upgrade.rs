@@ -67,7 +67,7 @@ impl<E: Etcd> Executor<'_, E> {
         let Some(source) = source else {
             return applied(step, Outcome::Failed, "no member answers: nothing to take a snapshot from");
         };
-        let Some(url) = source.client_urls.iter().find(|_| true).cloned() else {
+        let Some(url) = source.client_urls.first().cloned() else {
             return applied(step, Outcome::Failed, format!("{} has no client URL", source.label()));
         };
         if let Err(e) = std::fs::create_dir_all(&side.backup_dir) {
