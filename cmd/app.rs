@@ -44,7 +44,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let snap = collect(g)?;
             let report = Report::build(&snap, Vec::new(), plan::Plan::default());
             let text = match g.output {
-                Output::Table => render::table::members(&report),
+                Output::Table | Output::Wide => render::table::members(&report, &layout(g)),
                 Output::Json => render::json::render(&member_list_doc(&report))?,
                 Output::Yaml => render::yaml::render(&member_list_doc(&report))?,
                 Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml here"),
@@ -53,11 +53,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Check => {
-            let (Gathered { snap, route }, report) =
+            let (Gathered { snap, route }, mut report) =
                 diagnose_with(g, &Mode { degrade_local: !g.fix, ..Default::default() })?;
             if !g.fix {
-                print(&render_report(&report, g.output)?)?;
-                return Ok(unreached_exit(&snap, report.exit_code()));
+                let code = report.set_exit_code(unreached_exit(&snap, report.exit_code()));
+                print(&render_report(&report, g)?)?;
+                return Ok(code);
             }
             if g.bundle.is_some() {
                 bail!("--fix needs a live cluster: a bundle is a read-only capture");
@@ -82,7 +83,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                             let _ = writeln!(std::io::stderr(), "{e}");
                             let empty = plan::Plan { fingerprint: plan_file::fingerprint(&snap), steps: Vec::new() };
                             let doc = PlanFile::new(&snap, &empty);
-                            print(&render_plan(&doc, g.output)?)?;
+                            print(&render_plan(&doc, g)?)?;
                             return Ok(exit::CLEAN);
                         }
                         Err(e) => bail!(e),
@@ -90,7 +91,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                 }
             };
             let doc = PlanFile::new(&snap, &plan);
-            print(&render_plan(&doc, g.output)?)?;
+            print(&render_plan(&doc, g)?)?;
             Ok(exit::CLEAN)
         }
         Command::Apply { file } => apply(g, &file),
@@ -112,8 +113,9 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                         && report.findings.iter().all(|f| f.severity == etcd_doctor_checks::finding::Severity::Info),
                 );
             }
-            print(&render_report(&report, g.output)?)?;
-            Ok(unreached_exit(&snap, report.exit_code()))
+            let code = report.set_exit_code(unreached_exit(&snap, report.exit_code()));
+            print(&render_report(&report, g)?)?;
+            Ok(code)
         }
         Command::Bundle { what: BundleKind::Collect { dir } } => {
             if g.bundle.is_some() {
@@ -155,7 +157,8 @@ fn diagnose_with(g: &Global, mode: &Mode) -> Result<(Gathered, Report)> {
     let findings = registry::run_all(&gathered.snap, &sel);
     let removals = member_ids(&gathered.snap, &g.remove_member)?;
     let plan = plan::plan_with(&gathered.snap, &findings, &removals);
-    let report = Report::build(&gathered.snap, findings, plan);
+    let mut report = Report::build(&gathered.snap, findings, plan);
+    report.summarize(registry::coverage(&gathered.snap, &sel), g.fail_on.into());
     Ok((gathered, report))
 }
 
@@ -177,9 +180,9 @@ fn member_ids(snap: &Snapshot, raw: &[String]) -> Result<Vec<etcd_doctor_checks:
         .collect()
 }
 
-fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
-    match o {
-        Output::Table => Ok(render::table::plan_file(doc)),
+fn render_plan(doc: &PlanFile, g: &Global) -> Result<String> {
+    match g.output {
+        Output::Table | Output::Wide => Ok(render::table::plan_file(doc, &layout(g))),
         Output::Json => render::json::render(doc),
         Output::Yaml => render::yaml::render(doc),
         Output::Junit => bail!("-o junit is for check and audit; write plans with -o yaml"),
@@ -188,14 +191,14 @@ fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
 
 /// `--fix`: show the plan, confirm, apply, check again.
 fn fix_run(g: &Global, before: Report, route: Route) -> Result<i32> {
-    if g.output == Output::Table {
-        print(&render_report(&before, g.output)?)?;
+    if g.output.is_table() {
+        print(&render_report(&before, g)?)?;
     }
     let automatic = before.plan.steps.iter().filter(|s| s.automatic).count();
     if automatic == 0 {
         if before.plan.steps.is_empty() {
-            if g.output != Output::Table {
-                print(&render_report(&before, g.output)?)?;
+            if !g.output.is_table() {
+                print(&render_report(&before, g)?)?;
             }
             return Ok(before.exit_code());
         }
@@ -209,9 +212,10 @@ fn fix_run(g: &Global, before: Report, route: Route) -> Result<i32> {
 
 fn refuse(g: &Global, mut report: Report, why: &str) -> Result<i32> {
     let _ = writeln!(std::io::stderr(), "refused: {why}");
-    if g.output != Output::Table {
+    report.set_exit_code(exit::REFUSED);
+    if !g.output.is_table() {
         report.applied = Some(Vec::new());
-        print(&render_report(&report, g.output)?)?;
+        print(&render_report(&report, g)?)?;
     }
     Ok(exit::REFUSED)
 }
@@ -255,7 +259,7 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
             "interrupted: stopped before automatic step {next}; the steps before it are done and verified. Run again to continue: it lists the members before acting"
         );
     }
-    if g.output == Output::Table {
+    if g.output.is_table() {
         let mut text = String::from("\nAPPLIED\n");
         for a in &run.applied {
             text.push_str(&format!("  {}. {}: {}\n", a.n, a.result, a.message));
@@ -269,8 +273,9 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
     let (_, mut after) = diagnose(g)?;
     let stopped = run.interrupted || run.applied.iter().any(|a| a.result.stops());
     after.applied = Some(run.applied);
-    print(&render_report(&after, g.output)?)?;
-    Ok(if stopped { exit::REFUSED } else { after.exit_code() })
+    let code = after.set_exit_code(if stopped { exit::REFUSED } else { after.exit_code() });
+    print(&render_report(&after, g)?)?;
+    Ok(code)
 }
 
 /// The executor over either client (the trait has async methods, so it is not object-safe;
@@ -397,7 +402,7 @@ fn plan_upgrade(g: &Global, raw: &str) -> Result<i32> {
     };
     let plan = plan::upgrade::upgrade(&snap, &report.findings, &opts);
     let doc = PlanFile::new(&snap, &plan);
-    print(&render_plan(&doc, g.output)?)?;
+    print(&render_plan(&doc, g)?)?;
     Ok(exit::CLEAN)
 }
 
@@ -481,7 +486,7 @@ fn audit_gate(g: &Global) -> Result<i32> {
         "seen": verdict.seen,
     });
     match g.output {
-        Output::Table => print(&format!("gate: {}\n", verdict.line()))?,
+        Output::Table | Output::Wide => print(&format!("gate: {}\n", verdict.line()))?,
         Output::Json => print(&render::json::render(&doc)?)?,
         Output::Yaml => print(&render::yaml::render(&doc)?)?,
         Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml with --gate"),
@@ -489,13 +494,18 @@ fn audit_gate(g: &Global) -> Result<i32> {
     Ok(if verdict.ready { exit::CLEAN } else { GATE_NOT_READY })
 }
 
-fn render_report(r: &Report, o: Output) -> Result<String> {
-    match o {
-        Output::Table => Ok(render::table::report(r)),
+fn render_report(r: &Report, g: &Global) -> Result<String> {
+    match g.output {
+        Output::Table | Output::Wide => Ok(render::table::report(r, &layout(g))),
         Output::Json => render::json::render(r),
         Output::Yaml => render::yaml::render(r),
         Output::Junit => Ok(render::junit::render(r, &registry::ALL.iter().map(|c| c.info()).collect::<Vec<_>>())),
     }
+}
+
+/// How tables are laid out on stdout (terminal width, `-o wide`, `--no-headers`).
+fn layout(g: &Global) -> render::columns::Layout {
+    render::columns::Layout::stdout(g.output == Output::Wide, g.no_headers)
 }
 
 fn member_list_doc(r: &Report) -> serde_json::Value {
@@ -518,7 +528,7 @@ fn collect(g: &Global) -> Result<Snapshot> {
 fn list_checks(g: &Global) -> Result<i32> {
     let infos: Vec<_> = registry::ALL.iter().map(|c| c.info()).collect();
     let text = match g.output {
-        Output::Table => render::table::checks(&infos),
+        Output::Table | Output::Wide => render::table::checks(&infos, &layout(g)),
         Output::Json | Output::Yaml => {
             let doc: Vec<_> = infos
                 .iter()

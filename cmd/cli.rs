@@ -161,9 +161,45 @@ pub enum Output {
     Json,
     /// The same document as YAML.
     Yaml,
-    /// JUnit XML for CI systems: one test case per check, a failure per warning or critical
-    /// finding (check and audit only).
+    /// JUnit XML for CI systems: the selected checks, one failing test case per warning or
+    /// critical finding, `<skipped>` with the reason where a check's input was missing (check
+    /// and audit only).
     Junit,
+    // new in table
+    /// Tables with every column (URLs, learner, reachable, node), however wide.
+    Wide,
+}
+
+// new in table
+impl Output {
+    /// Whether this is a table for people (`table` or `wide`).
+    pub fn is_table(self) -> bool {
+        matches!(self, Output::Table | Output::Wide)
+    }
+}
+
+// new in table
+/// Which findings make the exit code non-zero (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FailOn {
+    /// Only critical findings (exit 2); warnings exit 0.
+    Critical,
+    /// Warnings (exit 1) and critical findings (exit 2).
+    #[default]
+    Warning,
+    /// No finding (exit 0); codes 3 and 4 keep their meaning.
+    Never,
+}
+
+// new in table
+impl From<FailOn> for etcd_doctor_checks::report::FailOn {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Critical => Self::Critical,
+            FailOn::Warning => Self::Warning,
+            FailOn::Never => Self::Never,
+        }
+    }
 }
 
 /// `--version`: the crate version and the git revision it was built from.
@@ -281,4 +317,12 @@ pub struct Global {
         default_value_t
     )]
     pub output: Output,
+    // new in table
+    /// Tables without their header lines (for scripts: `members --no-headers | awk '{print $1}'`).
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+    /// Which findings make the exit code non-zero: warning (1 for warnings, 2 for critical),
+    /// critical (only critical: 2), never (0; 3 and 4 keep their meaning).
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
 }

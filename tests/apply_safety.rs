@@ -169,7 +169,7 @@ fn removals_asked_through_a_follower_are_verified_by_the_leader_and_never_falsel
     // The tool's only endpoint is a follower: its member list may lag behind a removal the
     // leader has committed (measured: ~2 of 18 removals were called "failed" for that).
     let mut c = Cluster::start_on(etcd, 5);
-    c.put_keys("lag", 100);
+    c.put_each("lag", 100);
     c.kill_and_wipe(3);
     c.kill_and_wipe(4);
     let leader = c.leader();

@@ -706,6 +706,18 @@ impl Cluster {
         .unwrap_or_else(|e| panic!("put keys: {e}"));
     }
 
+    /// Writes n keys one request each: n raft entries, a log with a past (`put_keys` batches).
+    pub fn put_each(&self, prefix: &str, n: usize) {
+        let prefix = prefix.to_string();
+        self.with_client(|mut c| async move {
+            for i in 0..n {
+                c.put(format!("{prefix}/{i:06}"), format!("value-{i}"), None).await?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("put keys: {e}"));
+    }
+
     /// How many keys start with `<prefix>/`.
     pub fn count_keys(&self, prefix: &str) -> usize {
         let key = format!("{prefix}/");

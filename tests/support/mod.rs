@@ -5,6 +5,7 @@
 pub mod api_server;
 pub mod bin;
 pub mod cluster;
+pub mod https;
 pub mod pki;
 pub mod proxy;
 pub mod report;
