@@ -75,9 +75,11 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             }
             fix_run(g, report, route)
         }
+        Command::Plan { what: Some(PlanKind::Upgrade { target_version }) } => plan_upgrade(g, &target_version),
         Command::Plan { what } => {
             let (Gathered { snap, .. }, report) = diagnose(g)?;
             let plan = match what {
+                Some(PlanKind::Upgrade { .. }) => unreachable!("matched above"),
                 None => report.plan.clone(),
                 Some(PlanKind::Restart) => etcd_doctor_checks::procedure::restart(&snap),
                 Some(PlanKind::RemoveMember { id }) => {
@@ -103,7 +105,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Apply { file } => apply(g, &file),
-        Command::Audit { pre_upgrade, target_version } => {
+        Command::Audit { gate: true, .. } => audit_gate(g),
+        Command::Audit { pre_upgrade, target_version, .. } => {
             if let Some(v) = &target_version
                 && etcd_doctor_checks::checks::version_of(v).is_none()
             {
@@ -296,6 +299,9 @@ trait RunPlan {
         stop: tokio::sync::watch::Receiver<bool>,
         plan: &plan::Plan,
     ) -> crate::fix::executor::Run;
+
+    /// `audit --gate`: one verdict.
+    fn gate(&self, rt: &tokio::runtime::Runtime, want: &fix::gate::Want) -> Result<fix::gate::Verdict>;
 }
 
 impl<E: crate::etcd::Etcd> RunPlan for E {
@@ -318,8 +324,13 @@ impl<E: crate::etcd::Etcd> RunPlan for E {
             verify_within: fix::VERIFY_WITHIN,
             node,
             stop: Some(stop),
+            upgrade: Some(upgrade_side(g)),
         };
         rt.block_on(ex.run(plan))
+    }
+
+    fn gate(&self, rt: &tokio::runtime::Runtime, want: &fix::gate::Want) -> Result<fix::gate::Verdict> {
+        rt.block_on(audit_gate_look(self, want))
     }
 }
 
@@ -330,6 +341,10 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
     }
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
     let doc: PlanFile = fix::plan_input::read(&text, file)?;
+    if let Err(why) = restart_command_for(g, &doc.plan()) {
+        let _ = writeln!(std::io::stderr(), "refused: {why}; nothing was changed");
+        return Ok(exit::REFUSED);
+    }
     let unknown = doc.unknown_step_members();
     if !unknown.is_empty() {
         let named: Vec<String> = unknown.iter().map(|(n, id)| format!("step {n} names member {id}")).collect();
@@ -365,6 +380,128 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
             execute_and_recheck(g, &plan, route)
         }
     }
+}
+
+// new in rolling: plan upgrade, the restart command and gate of its apply, audit --gate.
+
+/// The etcd version `--target-version` names. One place, so a resolution of Kubernetes and
+/// K3s versions can replace it.
+fn target_etcd_version(raw: &str) -> Result<String> {
+    match etcd_doctor_checks::checks::version_of(raw) {
+        Some((a, b, c)) => Ok(format!("{a}.{b}.{c}")),
+        None => bail!("--target-version {raw:?} is not an etcd version like 3.5.17"),
+    }
+}
+
+/// `plan upgrade`: diagnosed as `audit --pre-upgrade` does (the same blockers), then planned.
+fn plan_upgrade(g: &Global, raw: &str) -> Result<i32> {
+    let target = target_etcd_version(raw)?;
+    let mode = Mode { hashes: true, target_version: Some(target.clone()), degrade_local: false };
+    let (Gathered { snap, .. }, report) = diagnose_with(g, &mode)?;
+    let dir = g.backup_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let mut etcdctl_tls = Vec::new();
+    for (flag, v) in [("--cacert", &g.cacert), ("--cert", &g.cert), ("--key", &g.key)] {
+        if let Some(p) = v {
+            etcdctl_tls.push(format!("{flag}={}", p.display()));
+        }
+    }
+    let opts = plan::upgrade::UpgradeOptions {
+        target,
+        backup_file: dir.join("etcd-snapshot.db").display().to_string(),
+        etcdctl_tls,
+    };
+    let plan = plan::upgrade::upgrade(&snap, &report.findings, &opts);
+    let doc = PlanFile::new(&snap, &plan);
+    print(&render_plan(&doc, g)?)?;
+    Ok(exit::CLEAN)
+}
+
+/// The `--restart-command` a plan's restart steps run: refused when the plan has one and the
+/// command is the default (meant for `--local --fix`) or names an unknown placeholder.
+fn restart_command_for(g: &Global, plan: &plan::Plan) -> std::result::Result<Option<String>, String> {
+    let restarts = plan.steps.iter().any(|s| s.automatic && s.action == plan::Action::RestartMember);
+    if !restarts {
+        return Ok(None);
+    }
+    if g.restart_command == crate::cli::DEFAULT_RESTART {
+        return Err(
+            "this plan restarts members: give --restart-command with the command that restarts one member on the new version ({name}, {id}, {host} are replaced; e.g. 'ssh {host} sudo systemctl restart etcd'); the plan's manual lines show the distribution's own tooling".into(),
+        );
+    }
+    fix::gate::check_restart_command(&g.restart_command).map_err(|e| format!("--restart-command: {e}"))?;
+    Ok(Some(g.restart_command.clone()))
+}
+
+fn upgrade_side(g: &Global) -> crate::fix::executor::UpgradeSide {
+    let restart_command = (g.restart_command != crate::cli::DEFAULT_RESTART
+        && fix::gate::check_restart_command(&g.restart_command).is_ok())
+    .then(|| g.restart_command.clone());
+    crate::fix::executor::UpgradeSide {
+        restart_command,
+        gate_timeout: g.gate_timeout,
+        gate_every: std::time::Duration::from_millis(500),
+        backup_dir: g.backup_dir.clone().unwrap_or_else(|| std::path::PathBuf::from(".")),
+    }
+}
+
+/// A gate look, tried up to three times about 300 ms apart: one follower a few entries behind
+/// under writes is not "not ready".
+async fn audit_gate_look<E: crate::etcd::Etcd>(etcd: &E, want: &fix::gate::Want) -> Result<fix::gate::Verdict> {
+    let mut last = None;
+    for _ in 0..3 {
+        let v = fix::gate::look_once(etcd, want).await.context("no member list")?;
+        if v.ready {
+            return Ok(v);
+        }
+        last = Some(v);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    last.context("no look was made")
+}
+
+/// `audit --gate` not ready: 2, "at least one critical finding" in the contract's words (a
+/// voter down, behind or electing is what a gate exists to catch), documented with --gate.
+const GATE_NOT_READY: i32 = 2;
+
+/// `audit --gate`: 0 ready; 2 not ready, with one line saying why; 3 could not run.
+fn audit_gate(g: &Global) -> Result<i32> {
+    if g.bundle.is_some() {
+        bail!("audit --gate asks the live cluster; a bundle is a capture of the past");
+    }
+    let Gathered { route, .. } = gather(g, &Mode::default())?;
+    let rt = runtime()?;
+    let want = fix::gate::Want::default();
+    let verdict = match route {
+        Route::Bundle => bail!("audit --gate asks the live cluster"),
+        Route::Pod => {
+            let k = crate::collect::kube::KubeTarget {
+                kubeconfig: g.kubeconfig.clone(),
+                context: g.context.clone(),
+                timeout: g.dial_timeout + g.command_timeout,
+            };
+            let exec = rt.block_on(async {
+                let (client, _) =
+                    crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
+                find_exec(g, client).await
+            })?;
+            exec.gate(&rt, &want)?
+        }
+        Route::Grpc(target) => target.gate(&rt, &want)?,
+    };
+    let doc = json!({
+        "apiVersion": "etcd-doctor/v1",
+        "kind": "Gate",
+        "ready": verdict.ready,
+        "notReady": verdict.not_ready,
+        "seen": verdict.seen,
+    });
+    match g.output {
+        Output::Table | Output::Wide => print(&format!("gate: {}\n", verdict.line()))?,
+        Output::Json => print(&render::json::render(&doc)?)?,
+        Output::Yaml => print(&render::yaml::render(&doc)?)?,
+        Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml with --gate"),
+    }
+    Ok(if verdict.ready { exit::CLEAN } else { GATE_NOT_READY })
 }
 
 fn render_report(r: &Report, g: &Global) -> Result<String> {

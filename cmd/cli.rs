@@ -71,7 +71,7 @@ pub enum Command {
     },
     /// Every check, plus the expensive ones (HashKV across members): before an upgrade, in CI.
     #[command(
-        after_help = "Examples:\n  kubectl etcd-doctor audit --pre-upgrade --target-version 3.5.17 -o junit > etcd-audit.xml\n  kubectl etcd-doctor audit --bundle ./etcd-bundle"
+        after_help = "Examples:\n  kubectl etcd-doctor audit --pre-upgrade --target-version 3.5.17 -o junit > etcd-audit.xml\n  kubectl etcd-doctor audit --bundle ./etcd-bundle\n  until kubectl etcd-doctor audit --gate; do sleep 5; done   # between two nodes of your own rolling upgrade"
     )]
     Audit {
         /// Judge readiness for an upgrade: the report says whether anything blocks it.
@@ -80,6 +80,12 @@ pub enum Command {
         /// The etcd version the upgrade goes to (e.g. 3.5.17): a skipped minor is critical.
         #[arg(long, value_name = "VERSION")]
         target_version: Option<String>,
+        // new in rolling
+        /// Only the gate between two members of a rolling upgrade: exit 0 when every voter is
+        /// healthy, caught up with the leader and no election is in progress; else exit 2 and
+        /// one line saying what is not ready (3: no member answered).
+        #[arg(long, conflicts_with_all = ["pre_upgrade", "target_version"])]
+        gate: bool,
     },
     /// Print a shell completion script.
     #[command(
@@ -137,6 +143,18 @@ pub enum PlanKind {
     RemoveMember {
         /// The member id as printed (hex, padded or not) or in decimal (`-w json`).
         id: String,
+    },
+    // new in rolling
+    /// A rolling upgrade: blockers first, a backup, then one member at a time (followers
+    /// first, the leader last), each restart followed by a gate. `apply` runs
+    /// --restart-command per member and stops at the first gate that fails.
+    #[command(
+        after_help = "Example:\n  kubectl etcd-doctor plan upgrade --target-version 3.5.17 -o yaml > upgrade.yaml\n  kubectl etcd-doctor apply -f upgrade.yaml --restart-command 'ssh {host} sudo systemctl restart etcd' --backup-dir /var/backups/etcd"
+    )]
+    Upgrade {
+        /// The etcd version to go to, e.g. 3.5.17.
+        #[arg(long, value_name = "VERSION")]
+        target_version: String,
     },
 }
 
@@ -251,6 +269,8 @@ pub struct Global {
     #[arg(long, global = true, value_name = "URL", requires = "local")]
     pub server_url: Option<String>,
     /// With --local --fix: how to restart the node's K3s/RKE2 after its join URL changed.
+    /// With `apply` of an upgrade plan: how to restart one member on the new version, with
+    /// {name}, {id} and {host} of that member (e.g. 'ssh {host} sudo systemctl restart etcd').
     #[arg(
         long,
         global = true,
@@ -296,6 +316,15 @@ pub struct Global {
     /// How long a promotion waits for a new learner to catch up.
     #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub wait_learner: Duration,
+    // new in rolling
+    /// `apply` of an upgrade plan: where its backup (a snapshot through the maintenance API)
+    /// is written; default: the current directory, as etcd-snapshot-<cluster>-<time>.db.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// `apply` of an upgrade plan: how long a restart command may run and how long the gate
+    /// after it waits for the member to come back before the run stops.
+    #[arg(long, global = true, default_value = "2m", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
+    pub gate_timeout: Duration,
     /// Output format.
     #[arg(
         short = 'o',

@@ -231,6 +231,14 @@ impl Etcd for ExecTarget {
     fn budget(&self) -> Duration {
         self.timeout
     }
+
+    /// Through the pod, a snapshot would be written inside it, not here.
+    async fn snapshot(&self, _via: &str, _to: &Path) -> Result<super::Saved, EtcdError> {
+        Err(EtcdError::Etcdctl(format!(
+            "a snapshot through the etcd pod {} would stay inside the pod: run the step's `etcdctl snapshot save` on a control-plane node, or give --endpoints and the client certificates",
+            self.pod
+        )))
+    }
 }
 
 #[cfg(test)]

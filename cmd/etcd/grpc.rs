@@ -205,6 +205,39 @@ impl Etcd for Target {
     fn budget(&self) -> Duration {
         Target::budget(self)
     }
+
+    /// Streams the snapshot into `to` (created new, mode 0600: it holds every key and
+    /// secret), each chunk bounded by the command timeout; a partial file is removed.
+    async fn snapshot(&self, via: &str, to: &std::path::Path) -> Result<super::Saved, EtcdError> {
+        use tokio::io::AsyncWriteExt;
+        let revision = Target::status(self, via).await?.revision;
+        let mut c = self.bounded(self.client(via)).await?;
+        let mut stream = self.bounded(async { c.snapshot().await.map_err(grpc) }).await?;
+        let io = |e: std::io::Error| EtcdError::Shape(format!("cannot write {}: {e}", to.display()));
+        let mut file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).await.map_err(io)?;
+        let mut bytes = 0u64;
+        let result = loop {
+            let next = tokio::time::timeout(self.command, stream.message()).await;
+            match next {
+                Ok(Ok(Some(chunk))) => {
+                    if let Err(e) = file.write_all(chunk.blob()).await {
+                        break Err(io(e));
+                    }
+                    bytes += chunk.blob().len() as u64;
+                }
+                Ok(Ok(None)) => break file.sync_all().await.map_err(io),
+                Ok(Err(e)) => break Err(grpc(e)),
+                Err(_) => break Err(EtcdError::Timeout(self.command)),
+            }
+        };
+        if let Err(e) = result {
+            drop(file);
+            let _ = tokio::fs::remove_file(to).await;
+            return Err(e);
+        }
+        Ok(super::Saved { bytes, revision })
+    }
 }
 
 fn to_status(r: etcd_client::StatusResponse) -> Status {

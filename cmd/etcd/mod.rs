@@ -116,4 +116,16 @@ pub trait Etcd: Sync {
     async fn peer_answers(&self, peer_url: &str) -> Option<String>;
     /// The longest one request may take.
     fn budget(&self) -> Duration;
+    /// A snapshot of the keyspace from one client URL through the maintenance API (what
+    /// `etcdctl snapshot save` does), written to `to`, a file that must not exist yet.
+    async fn snapshot(&self, via: &str, to: &std::path::Path) -> Result<Saved, EtcdError>;
+}
+
+/// What a snapshot wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// Bytes written.
+    pub bytes: u64,
+    /// The member's store revision when the snapshot began: the snapshot holds at least it.
+    pub revision: Option<i64>,
 }

@@ -35,6 +35,8 @@ pub struct Executor<'a, E: Etcd> {
     pub node: Option<NodeSide>,
     /// Set when the run must stop (SIGINT, SIGTERM): the current step finishes, no other starts.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What the steps of an upgrade plan need (`apply` of `plan upgrade`).
+    pub upgrade: Option<upgrade::UpgradeSide>,
 }
 
 /// What a node-local step needs.
@@ -110,18 +112,30 @@ impl<E: Etcd> Executor<'_, E> {
     pub async fn run(&self, plan: &Plan) -> Run {
         let mut run = Run::default();
         let automatic: Vec<&Step> = plan.steps.iter().filter(|s| s.automatic).collect();
-        for step in &automatic {
+        // The restart a gate follows: when it began and the tolerance the cluster had then.
+        let mut restarted: Option<upgrade::Restarted> = None;
+        for (i, step) in automatic.iter().enumerate() {
             if self.stopped() || !self.pause().await {
                 break;
             }
-            let a = match step.action {
+            let mut a = match step.action {
                 Action::RemoveMember => self.remove(step).await,
                 Action::PromoteLearner => self.promote(step).await,
                 Action::AddLearner => self.add_learner(step).await,
                 Action::SetServerUrl => self.set_server_url(step).await,
                 Action::Manual => applied(step, Outcome::Refused, "a manual step cannot run automatically"),
+                Action::Backup => self.backup(step).await,
+                Action::RestartMember => {
+                    let (a, r) = self.restart_member(step).await;
+                    restarted = r;
+                    a
+                }
+                Action::Gate => self.gate(step, restarted.take()).await,
             };
             let stop = a.result.stops();
+            if stop && matches!(step.action, Action::Backup | Action::RestartMember | Action::Gate) {
+                a.message.push_str(&upgrade::where_it_stopped(step, &automatic[i + 1..]));
+            }
             run.applied.push(a);
             if stop {
                 break;
@@ -164,19 +178,7 @@ impl<E: Etcd> Executor<'_, E> {
     }
 
     async fn probe(&self, list: MemberList) -> Seen {
-        let urls: Vec<String> = list.members.iter().flat_map(|m| m.client_urls.clone()).collect();
-        let results = futures::future::join_all(urls.iter().map(|u| self.etcd.status(u))).await;
-        let mut status: BTreeMap<MemberId, Status> = BTreeMap::new();
-        for s in results.into_iter().flatten() {
-            let same_cluster = list.cluster_id.is_none() || s.cluster_id.is_none() || s.cluster_id == list.cluster_id;
-            if !same_cluster || !list.members.iter().any(|m| m.id == s.member_id) {
-                continue;
-            }
-            let better = status.get(&s.member_id).is_none_or(|old| old.leader.is_none() && s.leader.is_some());
-            if better {
-                status.insert(s.member_id, s);
-            }
-        }
+        let status = statuses(self.etcd, &list).await;
         Seen { list, status }
     }
 
@@ -637,12 +639,34 @@ impl<E: Etcd> Executor<'_, E> {
     }
 }
 
+/// Every member's status, asked at all its client URLs at once. A status counts for the member
+/// whose id is in its header, in this cluster only; one with a leader is preferred.
+pub(crate) async fn statuses<E: Etcd>(etcd: &E, list: &MemberList) -> BTreeMap<MemberId, Status> {
+    let urls: Vec<String> = list.members.iter().flat_map(|m| m.client_urls.clone()).collect();
+    let results = futures::future::join_all(urls.iter().map(|u| etcd.status(u))).await;
+    let mut status: BTreeMap<MemberId, Status> = BTreeMap::new();
+    for s in results.into_iter().flatten() {
+        let same_cluster = list.cluster_id.is_none() || s.cluster_id.is_none() || s.cluster_id == list.cluster_id;
+        if !same_cluster || !list.members.iter().any(|m| m.id == s.member_id) {
+            continue;
+        }
+        let better = status.get(&s.member_id).is_none_or(|old| old.leader.is_none() && s.leader.is_some());
+        if better {
+            status.insert(s.member_id, s);
+        }
+    }
+    status
+}
+
 fn same_endpoint(a: &str, b: &str) -> bool {
     match (Endpoint::parse(a), Endpoint::parse(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
     }
 }
+
+mod upgrade;
+pub use upgrade::UpgradeSide;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! preconditions still hold, acts once, and learns the outcome from a fresh member list.
 
 pub mod executor;
+pub mod gate;
 pub mod plan_input;
 pub mod server_url;
 

@@ -13,6 +13,7 @@
 
 mod procedures;
 mod step;
+pub mod upgrade;
 
 pub use step::{Action, Plan, Step};
 
@@ -387,9 +388,16 @@ mod tests {
 
     #[test]
     fn actions_serialize_as_their_kebab_case_words() {
-        for a in
-            [Action::RemoveMember, Action::PromoteLearner, Action::AddLearner, Action::SetServerUrl, Action::Manual]
-        {
+        for a in [
+            Action::RemoveMember,
+            Action::PromoteLearner,
+            Action::AddLearner,
+            Action::SetServerUrl,
+            Action::Manual,
+            Action::Backup,
+            Action::RestartMember,
+            Action::Gate,
+        ] {
             assert_eq!(serde_json::to_value(a).ok(), Some(serde_json::Value::String(a.as_str().into())));
         }
     }

@@ -41,6 +41,14 @@ pub struct Step {
     /// The file edit of a `set-server-url` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit: Option<FileEdit>,
+    /// The etcd version a `restart-member` step upgrades to and its `gate` waits for.
+    #[serde(default, rename = "targetVersion", skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// A `gate`: the fault tolerance the cluster had when the plan was made, which it must
+    /// have again before the next member restarts (apply measures it again right before the
+    /// restart and uses the higher of the two).
+    #[serde(default, rename = "faultTolerance", skip_serializing_if = "Option::is_none")]
+    pub fault_tolerance: Option<i64>,
 }
 
 /// What a step does; serialized as the kebab-case word (`remove-member`).
@@ -57,6 +65,14 @@ pub enum Action {
     SetServerUrl,
     /// Something only a person can do; `commands` says what.
     Manual,
+    /// A snapshot of the keyspace through the maintenance API (`etcdctl snapshot save`),
+    /// before an upgrade.
+    Backup,
+    /// Restart one member on the target version with `--restart-command` (a rolling upgrade).
+    RestartMember,
+    /// Wait until the restarted member answers at the target version, caught up with the
+    /// leader, and the cluster is healthy with its tolerance back; stop the run otherwise.
+    Gate,
 }
 
 impl Action {
@@ -68,6 +84,9 @@ impl Action {
             Action::AddLearner => "add-learner",
             Action::SetServerUrl => "set-server-url",
             Action::Manual => "manual",
+            Action::Backup => "backup",
+            Action::RestartMember => "restart-member",
+            Action::Gate => "gate",
         }
     }
 }
@@ -97,6 +116,8 @@ impl Step {
             commands: vec![command],
             peer_url: None,
             edit: None,
+            target_version: None,
+            fault_tolerance: None,
         }
     }
 
@@ -112,6 +133,8 @@ impl Step {
             commands,
             peer_url: None,
             edit: None,
+            target_version: None,
+            fault_tolerance: None,
         }
     }
 
@@ -134,6 +157,8 @@ impl Step {
             commands: vec![command],
             peer_url: Some(peer_url.to_string()),
             edit: None,
+            target_version: None,
+            fault_tolerance: None,
         }
     }
 
@@ -155,6 +180,8 @@ impl Step {
             commands,
             peer_url: None,
             edit: Some(edit),
+            target_version: None,
+            fault_tolerance: None,
         }
     }
 }

@@ -50,6 +50,22 @@ struct State {
     stale: Vec<Member>,
     /// Every write sent, as `remove <id>`.
     sent: Vec<String>,
+    /// Version per member (default 3.4.30) and applied index (default 100).
+    versions: std::collections::BTreeMap<u64, String>,
+    applied: std::collections::BTreeMap<u64, u64>,
+    /// Once the file exists (a restart command touched it), the member behaves so.
+    after_restart: Vec<(std::path::PathBuf, u64, Effect)>,
+}
+
+/// What a member does once "restarted".
+#[derive(Clone)]
+enum Effect {
+    /// Answers at this version.
+    Version(String),
+    /// Never answers again.
+    Down,
+    /// Answers at this version with this applied index.
+    Lagging(String, u64),
 }
 
 impl Fake {
@@ -106,17 +122,40 @@ impl Etcd for Fake {
 
     async fn status(&self, url: &str) -> Result<Status, EtcdError> {
         self.with(|s| match s.up.iter().find(|i| url == format!("https://10.0.0.{i}:2379")) {
-            Some(&i) => Ok(Status {
-                member_id: MemberId(i),
-                cluster_id: Some(CLUSTER),
-                version: "3.4.30".into(),
-                leader: Some(MemberId(s.leader)),
-                leader_unknown: false,
-                raft_term: 2,
-                ..Default::default()
-            }),
+            Some(&i) => {
+                let mut st = Status {
+                    member_id: MemberId(i),
+                    cluster_id: Some(CLUSTER),
+                    version: s.versions.get(&i).cloned().unwrap_or_else(|| "3.4.30".into()),
+                    leader: Some(MemberId(s.leader)),
+                    leader_unknown: false,
+                    raft_term: 2,
+                    raft_applied_index: Some(s.applied.get(&i).copied().unwrap_or(100)),
+                    ..Default::default()
+                };
+                for (file, id, effect) in &s.after_restart {
+                    if *id != i || !file.exists() {
+                        continue;
+                    }
+                    match effect {
+                        Effect::Version(v) => st.version = v.clone(),
+                        Effect::Down => return Err(EtcdError::Etcdctl("dial tcp: connect: connection refused".into())),
+                        Effect::Lagging(v, a) => {
+                            st.version = v.clone();
+                            st.raft_applied_index = Some(*a);
+                        }
+                    }
+                }
+                Ok(st)
+            }
             None => Err(EtcdError::Etcdctl("dial tcp: connect: connection refused".into())),
         })
+    }
+
+    async fn snapshot(&self, via: &str, to: &std::path::Path) -> Result<crate::etcd::Saved, EtcdError> {
+        self.with(|s| s.sent.push(format!("snapshot {via}")));
+        std::fs::write(to, b"bbolt").map_err(|e| EtcdError::Shape(e.to_string()))?;
+        Ok(crate::etcd::Saved { bytes: 5, revision: Some(42) })
     }
 
     async fn remove(&self, _via: &str, id: MemberId) -> Result<(), EtcdError> {
@@ -288,6 +327,7 @@ fn a_stop_before_a_step_runs_nothing_and_is_reported() {
         verify_within: std::time::Duration::from_millis(900),
         node: None,
         stop: Some(rx),
+        upgrade: None,
     };
     let plan = Plan { fingerprint: String::new(), steps: vec![removal(1, 3)] };
     let r = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(ex.run(&plan)));
@@ -321,6 +361,7 @@ fn run_with<E: Etcd>(etcd: &E, steps: Vec<Step>) -> Run {
         verify_within: std::time::Duration::from_millis(900),
         node: None,
         stop: None,
+        upgrade: None,
     };
     let plan = Plan { fingerprint: String::new(), steps };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
@@ -360,6 +401,9 @@ impl Etcd for LagAfterAct<'_> {
     fn budget(&self) -> std::time::Duration {
         self.0.budget()
     }
+    async fn snapshot(&self, via: &str, to: &std::path::Path) -> Result<crate::etcd::Saved, EtcdError> {
+        self.0.snapshot(via, to).await
+    }
 }
 
 /// The fake, but a removal is accepted and never applied.
@@ -391,4 +435,178 @@ impl Etcd for Stuck<'_> {
     fn budget(&self) -> std::time::Duration {
         self.0.budget()
     }
+    async fn snapshot(&self, via: &str, to: &std::path::Path) -> Result<crate::etcd::Saved, EtcdError> {
+        self.0.snapshot(via, to).await
+    }
+}
+
+// Upgrade steps: a real `sh -c` restart command touches a file; the fake member reacts to it.
+
+const OLD: &str = "3.4.30";
+const NEW: &str = "3.5.1";
+
+fn upgrade_step(n: usize, action: Action, id: u64) -> Step {
+    let mut s = Step::automatic(action, MemberId(id), "upgrade".into(), format!("{action} m{id}"), String::new());
+    s.n = n;
+    s.target_version = Some(NEW.into());
+    if action == Action::Gate {
+        s.fault_tolerance = Some(1);
+    }
+    s
+}
+
+/// Restart and gate m2, then restart and gate m3.
+fn two_members() -> Vec<Step> {
+    vec![
+        upgrade_step(1, Action::RestartMember, 2),
+        upgrade_step(2, Action::Gate, 2),
+        upgrade_step(3, Action::RestartMember, 3),
+        upgrade_step(4, Action::Gate, 3),
+    ]
+}
+
+fn run_upgrade<E: Etcd>(etcd: &E, steps: Vec<Step>, restart: Option<String>, dir: &std::path::Path) -> Run {
+    let ex = Executor {
+        etcd,
+        step_delay: std::time::Duration::ZERO,
+        wait_learner: std::time::Duration::from_secs(1),
+        verify_within: std::time::Duration::from_millis(900),
+        node: None,
+        stop: None,
+        upgrade: Some(super::UpgradeSide {
+            restart_command: restart,
+            gate_timeout: std::time::Duration::from_millis(1200),
+            gate_every: std::time::Duration::from_millis(100),
+            backup_dir: dir.to_path_buf(),
+        }),
+    };
+    let plan = Plan { fingerprint: String::new(), steps };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(ex.run(&plan)),
+        Err(e) => panic!("runtime: {e}"),
+    }
+}
+
+/// A healthy 3-member fake led by m1, a directory for marker files, and the restart command
+/// that touches `<dir>/<name>`.
+fn upgrade_fixture() -> (Fake, tempfile::TempDir, String) {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2, 3]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let cmd = format!("touch {}/{{name}}", dir.path().display());
+    (fake, dir, cmd)
+}
+
+fn on_restart(fake: &Fake, dir: &tempfile::TempDir, id: u64, effect: Effect) {
+    let file = dir.path().join(format!("m{id}"));
+    fake.with(|s| s.after_restart.push((file, id, effect)));
+}
+
+fn restarted(dir: &tempfile::TempDir, id: u64) -> bool {
+    dir.path().join(format!("m{id}")).exists()
+}
+
+#[test]
+fn the_gate_passes_when_the_member_answers_at_the_new_version_caught_up() {
+    let (fake, dir, cmd) = upgrade_fixture();
+    on_restart(&fake, &dir, 2, Effect::Version(NEW.into()));
+    on_restart(&fake, &dir, 3, Effect::Version(NEW.into()));
+    let r = run_upgrade(&fake, two_members(), Some(cmd), dir.path());
+    let want: Vec<(usize, Outcome)> = (1..=4).map(|n| (n, Outcome::Done)).collect();
+    assert_eq!(outcomes(&r), want, "{r:?}");
+    assert!(
+        r.applied[1].message.starts_with("gate passed") && r.applied[1].message.contains("after the restart began")
+    );
+    assert!(r.applied[1].message.contains("3 of 3 voters healthy, fault tolerance 1"), "{r:?}");
+    assert!(restarted(&dir, 2) && restarted(&dir, 3));
+}
+
+#[test]
+fn a_member_that_never_returns_fails_the_gate_and_no_other_member_is_touched() {
+    let (fake, dir, cmd) = upgrade_fixture();
+    on_restart(&fake, &dir, 2, Effect::Down);
+    let r = run_upgrade(&fake, two_members(), Some(cmd), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (2, Outcome::Failed)], "{r:?}");
+    let msg = &r.applied[1].message;
+    assert!(msg.contains("gate did not pass within") && msg.contains("m2 (2) does not answer"), "{msg}");
+    assert!(msg.contains("Stopped at step 2; not touched: member(s) 3") && msg.contains("audit --gate"), "{msg}");
+    assert!(!restarted(&dir, 3), "m3 was restarted after a failed gate");
+}
+
+#[test]
+fn a_member_back_at_the_old_version_fails_the_gate() {
+    let (fake, dir, _) = upgrade_fixture();
+    // The command "restarts" nothing: m2 keeps answering at the old version.
+    let r = run_upgrade(&fake, two_members(), Some("true".into()), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (2, Outcome::Failed)], "{r:?}");
+    assert!(r.applied[1].message.contains(&format!("m2 (2) answers at {OLD}, not {NEW}")), "{r:?}");
+}
+
+#[test]
+fn a_member_whose_applied_index_lags_fails_the_gate() {
+    let (fake, dir, cmd) = upgrade_fixture();
+    on_restart(&fake, &dir, 2, Effect::Lagging(NEW.into(), 40));
+    let r = run_upgrade(&fake, two_members(), Some(cmd), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (2, Outcome::Failed)], "{r:?}");
+    assert!(r.applied[1].message.contains("applied index 40 is behind the leader's 100"), "{r:?}");
+    assert!(!restarted(&dir, 3));
+}
+
+#[test]
+fn the_gate_waits_for_the_fault_tolerance_it_had_before_the_restart() {
+    let (fake, dir, cmd) = upgrade_fixture();
+    // m2 comes back fine, but m3 went down meanwhile: tolerance 0, not the 1 it had.
+    on_restart(&fake, &dir, 2, Effect::Version(NEW.into()));
+    fake.with(|s| s.after_restart.push((dir.path().join("m2"), 3, Effect::Down)));
+    let r = run_upgrade(&fake, two_members(), Some(cmd), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (2, Outcome::Failed)], "{r:?}");
+    assert!(r.applied[1].message.contains("fault tolerance is 0, not back to 1"), "{r:?}");
+}
+
+#[test]
+fn a_member_at_the_target_is_already_done_and_its_command_never_runs() {
+    let (fake, dir, _) = upgrade_fixture();
+    fake.with(|s| {
+        s.versions.insert(2, NEW.into());
+        s.versions.insert(3, NEW.into());
+    });
+    // `false` would fail the step if it ran.
+    let r = run_upgrade(&fake, two_members(), Some("false".into()), dir.path());
+    assert_eq!(
+        outcomes(&r),
+        vec![(1, Outcome::AlreadyDone), (2, Outcome::Done), (3, Outcome::AlreadyDone), (4, Outcome::Done)],
+        "{r:?}"
+    );
+}
+
+#[test]
+fn no_restart_without_a_command_or_when_quorum_would_be_lost() {
+    let (fake, dir, cmd) = upgrade_fixture();
+    let r = run_upgrade(&fake, two_members(), None, dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(r.applied[0].message.contains("no --restart-command"), "{r:?}");
+    // m3 is down: restarting m2 would leave 1 of 3.
+    let fake = Fake::new(&[1, 2, 3], &[1, 2]);
+    let r = run_upgrade(&fake, two_members(), Some(cmd), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Refused)], "{r:?}");
+    assert!(r.applied[0].message.contains("would lose quorum"), "{r:?}");
+    assert!(!restarted(&dir, 2));
+}
+
+#[test]
+fn a_failing_restart_command_stops_the_run_with_its_output() {
+    let (fake, dir, _) = upgrade_fixture();
+    let r = run_upgrade(&fake, two_members(), Some("echo no such unit >&2; exit 5".into()), dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Failed)], "{r:?}");
+    assert!(r.applied[0].message.contains("no such unit") && r.applied[0].message.contains("not touched: member(s) 3"));
+}
+
+#[test]
+fn the_backup_is_written_into_the_backup_dir_from_a_member_that_answers() {
+    let (fake, dir, _) = upgrade_fixture();
+    let r = run_upgrade(&fake, vec![upgrade_step(1, Action::Backup, 2)], None, dir.path());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done)], "{r:?}");
+    assert!(r.applied[0].message.contains("(5 bytes)") && r.applied[0].message.contains("revision 42"), "{r:?}");
+    assert_eq!(fake.sent(), vec!["snapshot https://10.0.0.2:2379"]);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).map(|d| d.flatten().count()).into_iter().collect();
+    assert_eq!(files, vec![1]);
 }
