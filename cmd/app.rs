@@ -93,10 +93,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         }
         Command::Apply { file } => apply(g, &file),
         Command::Audit { pre_upgrade, target_version } => {
-            if let Some(v) = &target_version
-                && etcd_doctor_checks::checks::version_of(v).is_none()
-            {
-                bail!("--target-version {v:?} is not an etcd version like 3.5.17");
+            // An etcd, Kubernetes, K3s or RKE2 version; which etcd it means is decided with the
+            // distribution the snapshot shows (the checks name how).
+            if let Some(v) = &target_version {
+                etcd_doctor_checks::upgrade::resolve(v, None)?;
             }
             if g.fix {
                 bail!("audit only reports; run `kubectl etcd-doctor --fix` to apply the plan");
@@ -104,10 +104,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let mode = Mode { hashes: true, target_version, degrade_local: true };
             let (Gathered { snap, .. }, mut report) = diagnose_with(g, &mode)?;
             if pre_upgrade {
-                report.upgrade_ready = Some(
-                    !snap.members.is_empty()
-                        && report.findings.iter().all(|f| f.severity == etcd_doctor_checks::finding::Severity::Info),
-                );
+                report.judge_upgrade(&snap, &registry::coverage(&snap, &Selection::new(&g.checks, &g.skip)?));
             }
             print(&render_report(&report, g.output)?)?;
             Ok(unreached_exit(&snap, report.exit_code()))

@@ -3,4 +3,5 @@
 pub mod json;
 pub mod junit;
 pub mod table;
+pub mod upgrade;
 pub mod yaml;

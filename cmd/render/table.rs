@@ -57,14 +57,7 @@ pub fn report(r: &Report) -> String {
             out.push_str(&format!("  {} on member {}\n", a.alarm, a.member_id));
         }
     }
-    if let Some(ready) = r.upgrade_ready {
-        let bad = r.findings.iter().filter(|f| f.severity != etcd_doctor_checks::finding::Severity::Info).count();
-        out.push_str(&if ready {
-            "\nUPGRADE: ready (no finding worse than info)\n".to_string()
-        } else {
-            format!("\nUPGRADE: blocked by {bad} finding(s) above; fix them first\n")
-        });
-    }
+    out.push_str(&super::upgrade::line(r));
     out.push_str("\nPLAN\n");
     if r.plan.steps.is_empty() {
         out.push_str("  nothing to do automatically\n");
