@@ -26,27 +26,31 @@ impl Check for EtcdReleaseToAvoid {
         let mut out = Vec::new();
         for (v, members) in &by_version {
             let Some(row) = knowledge::avoid(*v) else { continue };
-            out.push(
-                Finding::new(
-                    Self::INFO.id,
-                    row.severity,
-                    format!("etcd {v}"),
-                    format!("{} run etcd {v}: {}; go to {}", members.join(", "), row.why, row.instead),
-                )
-                .with("version", v.to_string())
-                .with("members", members)
-                .with("source", row.source)
-                .remedy(Remedy::Manual {
+            let verb = if members.len() == 1 { "runs" } else { "run" };
+            let f = Finding::new(
+                Self::INFO.id,
+                row.severity,
+                format!("etcd {v}"),
+                format!("{} {verb} etcd {v}: {}; go to {}", members.join(", "), row.why, row.instead),
+            )
+            .with("version", v.to_string())
+            .with("members", members)
+            .with("source", row.source);
+            // Info (3.4 out of support) is worth knowing, not a plan step.
+            out.push(if row.severity == Severity::Info {
+                f
+            } else {
+                f.remedy(Remedy::Manual {
                     description: format!(
-                        "upgrade to {} one member at a time (followers first, the leader last), after a snapshot",
+                        "upgrade to {}: one member at a time (followers first, the leader last), after a snapshot",
                         row.instead
                     ),
                     commands: vec![
                         "etcdctl snapshot save backup.db".into(),
                         "kubectl etcd-doctor plan restart   # the order: followers first, the leader last".into(),
                     ],
-                }),
-            );
+                })
+            });
         }
         if let Some(Ok(t)) = upgrade::snapshot_target(snap)
             && let Some(te) = t.etcd

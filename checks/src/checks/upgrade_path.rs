@@ -51,9 +51,11 @@ fn judge(r: &Running<'_>, t: &Target) -> Option<Finding> {
     let label = r.member.label();
     let target = t.etcd_text();
     let next = format!("{}.{}", v.major, v.minor + 1);
+    let mut todo = format!("bring {label} to a version the rules allow before {target}");
     let (severity, what, sources): (Severity, String, Vec<Source>) = if tmaj != v.major {
         (Severity::Critical, format!("{v} → {target} changes the major version: not a rolling upgrade"), Vec::new())
     } else if tmin > v.minor + 1 {
+        todo = format!("upgrade {label} to the latest {next}.x first");
         (
             Severity::Critical,
             format!(
@@ -64,6 +66,10 @@ fn judge(r: &Running<'_>, t: &Target) -> Option<Finding> {
     } else if tmin == v.minor + 1 {
         let rule = knowledge::minimum_patch(v.minor_line())?;
         let srcs = rule.sources.to_vec();
+        todo = format!(
+            "upgrade {label} within {}.{} to {} or later (at least {}) before {target}",
+            v.major, v.minor, rule.recommended, rule.required
+        );
         if v < rule.required {
             (
                 Severity::Critical,
@@ -115,7 +121,7 @@ fn judge(r: &Running<'_>, t: &Target) -> Option<Finding> {
             .with("sources", &sources)
             .remedy(Remedy::Manual {
                 description: format!(
-                    "bring {label} to a version the rules allow before {target}, one member at a time (followers first, the leader last), with a snapshot first; see {}",
+                    "{todo}, one member at a time (followers first, the leader last), with a snapshot first; see {}",
                     urls.first().copied().unwrap_or("etcd's upgrade guide")
                 ),
                 commands: vec![

@@ -8,6 +8,7 @@ use super::version::Version;
 /// Where a rule comes from: the page, what it says (quoted or closely paraphrased), and the
 /// snapshot it was read at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Source {
     /// The page, as a URL an operator can open.
     pub url: &'static str,

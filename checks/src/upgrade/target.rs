@@ -32,7 +32,8 @@ pub struct Target {
     pub kind: Kind,
     /// The exact etcd version, when known.
     pub etcd: Option<Version>,
-    /// The etcd minor line (`[3, 6]`), when known (always when `etcd` is).
+    /// The etcd minor line (`"3.6"` in JSON), when known (always when `etcd` is).
+    #[serde(serialize_with = "line_text")]
     pub line: Option<(u64, u64)>,
     /// How it was resolved, in words ("K3s v1.31.8+k3s1 embeds etcd 3.5.21"), or why not.
     pub how: String,
@@ -53,6 +54,13 @@ impl Target {
             (None, Some((a, b))) => format!("{a}.{b}.x"),
             _ => "unknown".into(),
         }
+    }
+}
+
+fn line_text<S: serde::Serializer>(line: &Option<(u64, u64)>, s: S) -> Result<S::Ok, S::Error> {
+    match line {
+        Some((a, b)) => s.collect_str(&format_args!("{a}.{b}")),
+        None => s.serialize_none(),
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-/// `3.5.16`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+/// `3.5.16` (serialized as that string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     /// Major.
     pub major: u64,
@@ -32,6 +32,12 @@ impl Version {
     /// `(major, minor)`.
     pub fn minor_line(self) -> (u64, u64) {
         (self.major, self.minor)
+    }
+}
+
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
