@@ -101,8 +101,8 @@ pub const MINIMUM_PATCH: &[MinimumPatch] = &[
             },
             Source {
                 url: "https://github.com/etcd-io/etcd/issues/19557",
-                says: "membership: too many learner member in cluster (the failure, as the blog above links it)",
-                read_at: "linked from the blog; the issue thread itself was not read",
+                says: "[release-3.5] Learner promotion isn't persisted to v3store (bbolt). [...] always requires users to bump to 3.5.20+, and to 3.6 later. (The e2e reproduction in etcd#19634 got \"membership: too many learner members in cluster\".)",
+                read_at: "the issue thread as stored in the issues corpus (March 2025 comments)",
             },
             Source {
                 url: "https://etcd.io/blog/2025/upgrade_from_3.5_to_3.6_issue_followup/",
