@@ -24,8 +24,13 @@ impl Check for EtcdReleaseToAvoid {
             by_version.entry(r.version).or_default().push(r.member.label());
         }
         let mut out = Vec::new();
+        // "Out of support" (info) is upgrade advice: said when an upgrade is being judged.
+        let judging_upgrade = snap.audit.target_version.is_some();
         for (v, members) in &by_version {
             let Some(row) = knowledge::avoid(*v) else { continue };
+            if row.severity == Severity::Info && !judging_upgrade {
+                continue;
+            }
             let verb = if members.len() == 1 { "runs" } else { "run" };
             let f = Finding::new(
                 Self::INFO.id,
@@ -96,7 +101,11 @@ mod tests {
             |vs: &[&str]| EtcdReleaseToAvoid.run(&with_versions(vs)).iter().map(|f| f.severity).collect::<Vec<_>>();
         assert_eq!(sev(&["3.5.5"]), vec![Severity::Warning]);
         assert_eq!(sev(&["3.4.20"]), vec![Severity::Warning]);
-        assert_eq!(sev(&["3.4.23"]), vec![Severity::Info], "3.4 is out of support");
+        assert!(sev(&["3.4.23"]).is_empty(), "out of support is said only when an upgrade is judged");
+        let mut s = with_versions(&["3.4.23"]);
+        s.audit.target_version = Some("3.5.21".into());
+        let f = EtcdReleaseToAvoid.run(&s);
+        assert_eq!(f.iter().map(|f| f.severity).collect::<Vec<_>>(), vec![Severity::Info], "{f:?}");
         assert!(sev(&["3.5.21", "3.6.5"]).is_empty());
     }
 
