@@ -41,6 +41,12 @@ fn a_healthy_cluster_passes_the_pre_upgrade_audit_with_hashes_compared() {
     assert_eq!(checks_of(&v), vec![("etcd-release-to-avoid".to_string(), "info".to_string())], "{v}");
     let gaps = v["gaps"].to_string();
     assert!(!gaps.contains("hashkv") && !gaps.contains("metrics"), "HashKV and metrics were read: {gaps}");
+    // A Kubernetes version outside the cited kubeadm map: the target's etcd is unknown, so the
+    // verdict is "not verified" (null), never "ready".
+    let (code, v, _, _) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "v1.27.3", "-o", "json"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["upgradeReady"].is_null(), "{}", v["upgrade"]);
+    assert!(v["upgrade"]["notVerified"].to_string().contains("upgrade-path"), "{}", v["upgrade"]);
     // A target two minors ahead is refused as an upgrade path.
     let (code, v, _, _) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "3.6.6", "-o", "json"]);
     assert_eq!(code, 2);

@@ -58,6 +58,10 @@ impl Check for VersionSkew {
         }
         out
     }
+
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::upgrade::versions_missing(snap)
+    }
 }
 
 #[cfg(test)]
