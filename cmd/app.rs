@@ -107,10 +107,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         Command::Apply { file } => apply(g, &file),
         Command::Audit { gate: true, .. } => audit_gate(g),
         Command::Audit { pre_upgrade, target_version, .. } => {
-            if let Some(v) = &target_version
-                && etcd_doctor_checks::checks::version_of(v).is_none()
-            {
-                bail!("--target-version {v:?} is not an etcd version like 3.5.17");
+            // An etcd, Kubernetes, K3s or RKE2 version; which etcd it means is decided with the
+            // distribution the snapshot shows (the checks name how).
+            if let Some(v) = &target_version {
+                etcd_doctor_checks::upgrade::resolve(v, None)?;
             }
             if g.fix {
                 bail!("audit only reports; run `kubectl etcd-doctor --fix` to apply the plan");
@@ -118,10 +118,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let mode = Mode { hashes: true, target_version, degrade_local: true };
             let (Gathered { snap, .. }, mut report) = diagnose_with(g, &mode)?;
             if pre_upgrade {
-                report.upgrade_ready = Some(
-                    !snap.members.is_empty()
-                        && report.findings.iter().all(|f| f.severity == etcd_doctor_checks::finding::Severity::Info),
-                );
+                report.judge_upgrade(&snap, &registry::coverage(&snap, &Selection::new(&g.checks, &g.skip)?));
             }
             let code = report.set_exit_code(unreached_exit(&snap, report.exit_code()));
             print(&render_report(&report, g)?)?;
@@ -384,12 +381,21 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
 
 // new in rolling: plan upgrade, the restart command and gate of its apply, audit --gate.
 
-/// The etcd version `--target-version` names. One place, so a resolution of Kubernetes and
-/// K3s versions can replace it.
+/// The exact etcd release `--target-version` names (an etcd version, or a Kubernetes, K3s or
+/// RKE2 release whose etcd is known to the patch): a rolling upgrade's gates compare each
+/// member's version with it, so a minor line alone is not enough.
 fn target_etcd_version(raw: &str) -> Result<String> {
-    match etcd_doctor_checks::checks::version_of(raw) {
-        Some((a, b, c)) => Ok(format!("{a}.{b}.{c}")),
-        None => bail!("--target-version {raw:?} is not an etcd version like 3.5.17"),
+    let t = etcd_doctor_checks::upgrade::resolve(raw, None)?;
+    match (t.etcd, t.line) {
+        (Some(v), _) => Ok(v.to_string()),
+        (None, Some((a, b))) => bail!(
+            "--target-version {raw:?} means etcd {a}.{b}.x, not one release; the gates compare each member's \
+             version with the target: pass the etcd release your distribution installs, e.g. --target-version {a}.{b}.<patch>"
+        ),
+        (None, None) => bail!(
+            "could not decide which etcd {raw:?} ships (it is outside the distribution map); pass the etcd release \
+             itself, e.g. --target-version 3.5.21"
+        ),
     }
 }
 

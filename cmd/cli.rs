@@ -77,7 +77,9 @@ pub enum Command {
         /// Judge readiness for an upgrade: the report says whether anything blocks it.
         #[arg(long)]
         pre_upgrade: bool,
-        /// The etcd version the upgrade goes to (e.g. 3.5.17): a skipped minor is critical.
+        /// The version the upgrade goes to: etcd (3.6.0), Kubernetes (v1.34.2 or 1.34: the etcd
+        /// kubeadm ships), K3s (v1.31.8+k3s1) or RKE2 (v1.31.8+rke2r1); judged against etcd's
+        /// published upgrade rules (`explain upgrade-path`).
         #[arg(long, value_name = "VERSION")]
         target_version: Option<String>,
         // new in rolling

@@ -24,8 +24,16 @@ fn bundles() -> Vec<PathBuf> {
     v
 }
 
+/// The bundle run as its `expect.json` says: `args` (e.g. `["audit", "--pre-upgrade",
+/// "--target-version", "3.6.0"]`) before `--bundle`, or the default check.
 fn run(dir: &Path, format: &str) -> (i32, Value) {
-    let r = support::bin::doctor().arg("--bundle").arg(dir).args(["-o", format]).run();
+    let expect: Value = fs::read_to_string(dir.join("expect.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let args: Vec<String> =
+        expect["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+    let r = support::bin::doctor().args(&args).arg("--bundle").arg(dir).args(["-o", format]).run();
     assert!(r.stderr.is_empty(), "{}: stderr {}", dir.display(), r.stderr);
     let doc = if format == "json" { r.json_strict() } else { r.yaml() };
     (r.code, doc)
@@ -176,4 +184,60 @@ fn pods_yaml_brings_the_etcd_pods_into_the_evidence() {
     assert!(msg.contains("etcd pod etcd-k8s-cp-4 is Running, CrashLoopBackOff (37 restarts)"), "{msg}");
     assert!(msg.contains("its node k8s-cp-4 is Ready") && msg.contains("bring it back first"), "{msg}");
     assert!(v["plan"]["steps"].as_array().is_some_and(|s| s.iter().all(|s| s["action"] != "remove-member")), "{v}");
+}
+
+/// `upgradeReady`: false when something blocks (even if something else was not read), null
+/// when nothing blocks but certificates, hashes or flags were not read; the table says which.
+#[test]
+fn the_pre_upgrade_verdict_is_blocked_or_not_verified_and_says_why() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles");
+    let (code, v) = run(&root.join("upgrade-3.5.16-to-3.6"), "json");
+    assert_eq!(code, 2);
+    assert_eq!(v["upgradeReady"], false, "{}", v["upgrade"]);
+    assert_eq!(v["upgrade"]["blockedBy"], serde_json::json!(["upgrade-path"]));
+    let nv = v["upgrade"]["notVerified"].to_string();
+    assert!(nv.contains("certificates: no certificates were read") && nv.contains("hash-mismatch"), "{nv}");
+    let f = &v["findings"][0];
+    assert!(f["message"].as_str().is_some_and(|m| m.contains("3.5.20 or later")), "{f}");
+
+    // Nothing blocks a 3.5.16 → 3.5.20 patch upgrade, but certificates and HashKV were not read.
+    let dir = root.join("healthy-3");
+    let r = support::bin::doctor()
+        .args(["audit", "--pre-upgrade", "--target-version", "3.5.20", "--bundle"])
+        .arg(&dir)
+        .args(["-o", "json"])
+        .run();
+    let v = r.json_strict();
+    assert_eq!(r.code, 0, "{v}");
+    assert!(v.get("upgradeReady").is_some_and(Value::is_null), "{}", v["upgrade"]);
+    assert_eq!(v["upgrade"]["status"], "not-verified");
+    let t = support::bin::doctor()
+        .args(["audit", "--pre-upgrade", "--target-version", "3.5.20", "--bundle"])
+        .arg(&dir)
+        .run();
+    assert!(t.stdout.contains("UPGRADE: not verified: ") && t.stdout.contains("certificates:"), "{}", t.stdout);
+    // Without --pre-upgrade there is no verdict at all.
+    let (_, v) = run(&dir, "json");
+    assert!(v.get("upgradeReady").is_none() && v.get("upgrade").is_none(), "{v}");
+}
+
+/// A Kubernetes or K3s version resolves to the etcd it ships, and the finding names the source.
+#[test]
+fn kubernetes_and_k3s_target_versions_resolve_with_their_source() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles/kubeadm-enable-v2-to-1.34");
+    let (_, v) = run(&dir, "json");
+    assert_eq!(v["upgrade"]["target"]["line"], "3.6", "{}", v["upgrade"]);
+    assert!(v["upgrade"]["target"]["source"].as_str().is_some_and(|s| s.contains("kubernetes/kubernetes")));
+    let healthy = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles/healthy-3");
+    let r = support::bin::doctor()
+        .args(["audit", "--pre-upgrade", "--target-version", "v1.33.1+k3s1", "--bundle"])
+        .arg(&healthy)
+        .args(["-o", "json"])
+        .run();
+    let v = r.json_strict();
+    assert!(v["upgradeReady"].is_null(), "{}", v["upgrade"]);
+    assert!(v["upgrade"]["notVerified"].to_string().contains("unknown"), "{}", v["upgrade"]);
+    let r = support::bin::doctor().args(["audit", "--target-version", "latest", "--bundle"]).arg(&healthy).run();
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("is not a version"), "{}", r.stderr);
 }

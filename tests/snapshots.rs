@@ -41,16 +41,29 @@ fn run(dir: &Path, args: &[&str]) -> support::bin::Run {
     r
 }
 
+/// The `args` of the bundle's expect.json, if any.
+fn expect_args(dir: &Path) -> Vec<String> {
+    let v: serde_json::Value = std::fs::read_to_string(dir.join("expect.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    v["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect()
+}
+
 /// The RFC 3339 time the plan file's `createdAt:` line carries.
 const CREATED_AT: (&str, &str) = (r"(?m)^createdAt: .*$", "createdAt: '[now]'");
 
 #[test]
 fn table_json_and_plan_of_every_bundle() {
     for (name, dir) in bundles() {
-        let table = run(&dir, &["-o", "table"]);
+        // A bundle may say how it is run (expect.json `args`, e.g. `audit --pre-upgrade
+        // --target-version 3.6.0`): the table and the report are taken that way.
+        let args = expect_args(&dir);
+        let with = |o: &'static str| -> Vec<&str> { args.iter().map(String::as_str).chain(["-o", o]).collect() };
+        let table = run(&dir, &with("table"));
         insta::assert_snapshot!(format!("{name}__table"), format!("exit code: {}\n\n{}", table.code, table.stdout));
 
-        let json = run(&dir, &["-o", "json"]);
+        let json = run(&dir, &with("json"));
         assert_eq!(json.code, table.code, "{name}: -o json exits as the table does");
         let report = json.json_strict();
         if dated(&dir) {

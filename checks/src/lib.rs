@@ -25,3 +25,4 @@ pub mod report;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod upgrade;

@@ -136,6 +136,10 @@ pub struct EtcdPod {
     pub advertise_client_urls: Vec<String>,
     /// The container image (carries the etcd version).
     pub image: String,
+    /// The etcd container's command and args, then `ETCD_ENABLE_V2=<value>` when that variable
+    /// is set (the v2store rule before 3.6 reads them); empty when not read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
 }
 
 /// A Kubernetes node, reduced to what the checks need.

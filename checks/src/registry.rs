@@ -89,6 +89,9 @@ pub static ALL: &[&dyn Check] = &[
     &checks::cert_san_mismatch::CertSanMismatch,
     &checks::cert_expiry::CertExpiry,
     &checks::cert_key_mismatch::CertKeyMismatch,
+    &checks::upgrade_path::UpgradePath,
+    &checks::etcd_release_to_avoid::EtcdReleaseToAvoid,
+    &checks::v2store_in_use::V2storeInUse,
 ];
 
 /// Ids that existed once and must never be reused, with what replaced them.
@@ -224,7 +227,10 @@ mod tests {
         for c in ALL {
             let id = c.info().id;
             assert!(seen.insert(id), "duplicate id {id}");
-            assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{id} is not kebab-case");
+            // Lowercase words and digits (`v2store-in-use`), starting with a letter.
+            let kebab = id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && id.starts_with(|c: char| c.is_ascii_lowercase());
+            assert!(kebab, "{id} is not kebab-case");
             assert!(!RETIRED.iter().any(|(r, _)| *r == id), "{id} is retired");
         }
     }

@@ -45,9 +45,19 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// The fix plan (a dry run unless `--fix`).
     pub plan: Plan,
-    /// `audit --pre-upgrade`: true when no finding is worse than info; absent otherwise.
-    #[serde(default, rename = "upgradeReady", skip_serializing_if = "Option::is_none")]
-    pub upgrade_ready: Option<bool>,
+    /// `audit --pre-upgrade`: `true` when every check the verdict needs ran and no finding is
+    /// worse than info, `false` when one is, `null` when not verified; absent otherwise.
+    #[serde(
+        default,
+        rename = "upgradeReady",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    pub upgrade_ready: Option<Option<bool>>,
+    /// `audit --pre-upgrade`: the verdict with its reasons (what blocks, what was not read) and
+    /// the target as resolved; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeReport>,
     /// The certificates seen (presented chains and files, never keys); absent when none were read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<crate::cert::Certs>,
@@ -184,6 +194,29 @@ impl Summary {
             format!("{} run, {} skipped", plural(self.checks_run.len(), "check", "checks"), self.checks_skipped.len());
         format!("{members} · {found} · {checks}")
     }
+}
+
+/// `upgrade` in the report: the verdict and the target it was judged against.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeReport {
+    /// ready, blocked or not-verified.
+    pub status: String,
+    /// The closing line of the table.
+    pub line: String,
+    /// Checks whose findings block.
+    pub blocked_by: Vec<String>,
+    /// What was not read, and what would read it.
+    pub not_verified: Vec<String>,
+    /// `--target-version` as resolved (absent when none was given or it was not a version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<serde_json::Value>,
+}
+
+/// A field that is present (even as `null`) is `Some`, so `upgradeReady: null` survives a
+/// round trip; an absent one stays `None` through `default`.
+fn present_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(d).map(Some)
 }
 
 /// A member as the report shows it.
@@ -337,6 +370,7 @@ impl Report {
             distribution: crate::detect::distribution(snap).map(|d| d.0),
             local: snap.local.clone(),
             upgrade_ready: None,
+            upgrade: None,
             members: snap.members.iter().zip(&judged).map(|(m, j)| MemberRow::of(m, leader, j)).collect(),
             quorum: Quorum::of_judged(snap, &judged),
             alarms: snap.alarms.clone(),
@@ -361,6 +395,25 @@ impl Report {
             s.exit_code = code;
         }
         code
+    }
+
+    /// Sets the pre-upgrade verdict (`upgradeReady` and `upgrade`) from the findings, what ran
+    /// (`coverage`) and the snapshot: ready, blocked, or not verified.
+    pub fn judge_upgrade(&mut self, snap: &Snapshot, cov: &crate::registry::Coverage) {
+        let v = crate::upgrade::verdict::judge(snap, &self.findings, cov);
+        let target =
+            crate::upgrade::snapshot_target(snap).and_then(Result::ok).and_then(|t| serde_json::to_value(t).ok());
+        self.upgrade_ready = Some(v.ready());
+        self.upgrade = Some(UpgradeReport {
+            status: serde_json::to_value(v.status)
+                .ok()
+                .and_then(|s| s.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            line: v.line(),
+            blocked_by: v.blocked_by,
+            not_verified: v.not_verified,
+            target,
+        });
     }
 
     /// The worst severity among the findings.

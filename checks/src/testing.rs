@@ -234,3 +234,15 @@ pub fn with_certs(mut snap: Snapshot, edit: impl FnOnce(&mut crate::cert::Certs,
     snap.certs = Some(certs);
     snap
 }
+
+/// Three (or as many as given) healthy members reporting these versions.
+pub fn with_versions(vs: &[&str]) -> Snapshot {
+    let members: Vec<_> = (1..=vs.len() as u64).map(healthy).collect();
+    let mut snap = cluster(&members);
+    for (m, v) in snap.members.iter_mut().zip(vs) {
+        if let Some(Ok(s)) = m.probe.as_mut().and_then(|p| p.attempts.first_mut()).map(|a| a.result.as_mut()) {
+            s.version = v.to_string();
+        }
+    }
+    snap
+}

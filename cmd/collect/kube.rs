@@ -54,6 +54,20 @@ pub async fn etcd_pods(client: Client, server: &str, timeout: Duration) -> Resul
     }
 }
 
+/// The etcd container's command line, and `ETCD_ENABLE_V2` when set (other variables may
+/// carry secrets and are not kept).
+fn etcd_command(p: &Pod) -> Vec<String> {
+    let Some(c) = p.spec.as_ref().and_then(|s| s.containers.iter().find(|c| c.name == "etcd").or(s.containers.first()))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = c.command.iter().flatten().chain(c.args.iter().flatten()).cloned().collect();
+    for e in c.env.iter().flatten().filter(|e| e.name == "ETCD_ENABLE_V2") {
+        out.push(format!("ETCD_ENABLE_V2={}", e.value.as_deref().unwrap_or_default()));
+    }
+    out
+}
+
 /// An etcd pod as the checks see it.
 pub fn convert_pod(p: &Pod) -> EtcdPod {
     let ann = p.metadata.annotations.clone().unwrap_or_default();
@@ -76,6 +90,7 @@ pub fn convert_pod(p: &Pod) -> EtcdPod {
             .map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
             .unwrap_or_default(),
         image: p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default(),
+        command: etcd_command(p),
     }
 }
 

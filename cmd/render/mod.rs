@@ -4,4 +4,5 @@ pub mod columns;
 pub mod json;
 pub mod junit;
 pub mod table;
+pub mod upgrade;
 pub mod yaml;

@@ -51,19 +51,14 @@ pub fn report(r: &Report, l: &Layout) -> String {
             out.push_str(&para(&format!("{} on member {}", a.alarm, a.member_id), l, 2, 2));
         }
     }
-    if let Some(ready) = r.upgrade_ready {
-        let bad = r.findings.iter().filter(|f| f.severity != etcd_doctor_checks::finding::Severity::Info).count();
-        out.push('\n');
-        out.push_str(&para(
-            &if ready {
-                "UPGRADE: ready (no finding worse than info)".to_string()
-            } else {
-                format!("UPGRADE: blocked by {bad} finding(s) above; fix them first")
-            },
-            l,
-            0,
-            2,
-        ));
+    // The verdict block, each line wrapped like the rest (reasons hang under their dash).
+    for line in super::upgrade::line(r).lines() {
+        if line.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        out.push_str(&para(line.trim_start(), l, indent, 2));
     }
     out.push_str("\nPLAN\n");
     if r.plan.steps.is_empty() {

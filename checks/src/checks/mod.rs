@@ -9,6 +9,7 @@ pub(crate) mod cert_san_mismatch;
 pub(crate) mod client_url_unreachable;
 pub(crate) mod db_near_quota;
 pub(crate) mod duplicate_peer_url;
+pub(crate) mod etcd_release_to_avoid;
 pub(crate) mod fragmented_db;
 pub(crate) mod hash_mismatch;
 pub(crate) mod invalid_member_url;
@@ -21,6 +22,8 @@ pub(crate) mod restart_wave;
 pub(crate) mod split_brain;
 pub(crate) mod stale_member;
 pub(crate) mod unstarted_member;
+pub(crate) mod upgrade_path;
+pub(crate) mod v2store_in_use;
 pub(crate) mod version_skew;
 
 use serde_json::{Value, json};

@@ -1,24 +1,20 @@
-//! `version-skew`: members on different etcd versions, or an upgrade (`--target-version`) that
-//! skips a minor version. etcd supports rolling upgrades one minor at a time (3.4 → 3.5 → 3.6);
-//! a mixed cluster runs at the lowest version's cluster version until every member is upgraded.
+//! `version-skew`: members on different etcd versions. etcd supports rolling upgrades one minor
+//! at a time (3.4 → 3.5 → 3.6); a mixed cluster runs at the lowest version's cluster version
+//! until every member is upgraded. The target of an upgrade is judged by `upgrade-path`.
 
 use super::version_of;
 use crate::declare_check;
-use crate::finding::{Finding, Remedy, Severity};
+use crate::finding::{Finding, Severity};
 use crate::model::Snapshot;
 use crate::registry::Check;
 
 declare_check! {
-    /// Mixed versions, or a planned upgrade that skips a minor.
-    VersionSkew, "version-skew", Severity::Critical, "0.1.0",
-    "Members run different etcd versions, or the target version skips a minor"
+    /// Mixed versions (an unfinished rolling upgrade or downgrade).
+    VersionSkew, "version-skew", Severity::Warning, "0.1.0",
+    "Members run different etcd versions"
 }
 
 impl Check for VersionSkew {
-    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
-        super::no_status(snap)
-    }
-
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let running: Vec<(String, String, (u64, u64, u64))> = snap
             .members
@@ -60,50 +56,11 @@ impl Check for VersionSkew {
                 .with("versions", &by_member),
             );
         }
-        let Some(target) = snap.audit.target_version.as_deref() else { return out };
-        let Some(t) = version_of(target) else {
-            out.push(Finding::new(
-                Self::INFO.id,
-                Severity::Info,
-                "cluster",
-                format!("could not decide: --target-version {target:?} is not a version like 3.5.17"),
-            ));
-            return out;
-        };
-        for (label, v, cur) in &running {
-            let (severity, what) = if t.0 != cur.0 {
-                (Severity::Critical, format!("a major version change ({v} → {target}) is not a rolling upgrade"))
-            } else if t.1 > cur.1 + 1 {
-                let next = format!("{}.{}", cur.0, cur.1 + 1);
-                (
-                    Severity::Critical,
-                    format!(
-                        "upgrading {v} → {target} skips {next}: etcd upgrades one minor version at a time; go to the latest {next}.x first"
-                    ),
-                )
-            } else if (t.1, t.2) < (cur.1, cur.2) {
-                (
-                    Severity::Warning,
-                    format!(
-                        "{target} is older than {v}: that is a downgrade (etcd 3.5+: etcdctl downgrade enable first; before 3.5 not supported)"
-                    ),
-                )
-            } else {
-                continue;
-            };
-            out.push(
-                Finding::new(Self::INFO.id, severity, label.clone(), format!("{label}: {what}"))
-                    .with("version", v)
-                    .with("targetVersion", target)
-                    .remedy(Remedy::Manual {
-                        description: format!("plan the upgrade of {label} in one-minor steps, one member at a time"),
-                        commands: vec![
-                            "kubectl etcd-doctor plan restart   # the order: followers first, the leader last".into(),
-                        ],
-                    }),
-            );
-        }
         out
+    }
+
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        crate::upgrade::versions_missing(snap)
     }
 }
 
@@ -134,17 +91,9 @@ mod tests {
     }
 
     #[test]
-    fn a_target_that_skips_a_minor_is_critical() {
+    fn the_target_is_left_to_upgrade_path() {
         let mut snap = with_versions(&["3.4.23", "3.4.23", "3.4.23"]);
         snap.audit.target_version = Some("3.6.6".into());
-        let f = VersionSkew.run(&snap);
-        assert_eq!(f.len(), 3);
-        assert!(f.iter().all(|f| f.severity == Severity::Critical && f.message.contains("skips 3.5")), "{f:?}");
-        snap.audit.target_version = Some("v3.5.17".into());
         assert!(VersionSkew.run(&snap).is_empty());
-        snap.audit.target_version = Some("3.4.1".into());
-        assert_eq!(VersionSkew.run(&snap)[0].severity, Severity::Warning);
-        snap.audit.target_version = Some("latest".into());
-        assert_eq!(VersionSkew.run(&snap)[0].severity, Severity::Info);
     }
 }
