@@ -68,8 +68,13 @@ pub fn connect_hint(url: &str, line: &str, client_cert: bool) -> &'static str {
         && (l.contains("invalidcontenttype") || l.contains("corrupt message") || l.contains("wrong version"))
     {
         " (the endpoint does not speak TLS: use http://)"
+    } else if https && l.contains("handshake eof") {
+        // etcd's plaintext listener hangs up on a ClientHello without a word.
+        " (the endpoint hung up on the TLS handshake, as a plaintext port does: it most likely does not speak TLS: use http://)"
     } else if !https
+        // A TLS listener hangs up on HTTP/2's preface: the write breaks or the read ends.
         && (l.contains("broken pipe")
+            || l.contains("connection closed")
             || l.contains("connection reset")
             || l.contains("frame with invalid size")
             || l.contains("h2 protocol error")
@@ -103,6 +108,8 @@ mod tests {
             connect_hint("https://a:2379", "received corrupt message of type InvalidContentType", true)
                 .contains("use http://")
         );
+        assert!(connect_hint("https://a:2379", "tls handshake eof", true).contains("use http://"));
+        assert!(connect_hint("http://a:2379", "operation was canceled: connection closed", false).contains("https://"));
         assert!(connect_hint("https://a:2379", "operation was canceled: connection closed", false).contains("--cert"));
         assert_eq!(connect_hint("https://a:2379", "operation was canceled: connection closed", true), "");
         assert!(connect_hint("http://a:2379", "etcdserver: rpc not supported for learner", true).contains("voter"));
