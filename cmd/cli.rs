@@ -59,6 +59,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per run: the variants' sizes do not matter, and boxing would cost clarity.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Clone)]
 pub enum Command {
     /// Run every check; print members, findings and the plan (a dry run).
@@ -341,8 +343,9 @@ pub struct ConnArgs {
     /// How long to wait for one request after connecting (at least 100ms).
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse_timeout, value_name = "DURATION")]
     pub command_timeout: Duration,
-    /// Read captured etcdctl output from DIR instead of asking etcd (offline: ETCDCTL_*
-    /// variables are then ignored).
+    /// Read captured etcdctl output from DIR instead of asking etcd (offline).
+    ///
+    /// ETCDCTL_* variables are then ignored; connection flags typed beside it are refused.
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 }
@@ -351,14 +354,14 @@ pub struct ConnArgs {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Kubernetes")]
 pub struct KubeArgs {
-    /// kubeconfig to read nodes from (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    /// kubeconfig to use (default: KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Do not ask the Kubernetes API (node checks then say they could not decide).
-    #[arg(long, env = "ETCD_DOCTOR_NO_KUBE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "ETCD_DOCTOR_NO_KUBE", hide_env_values = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_kube: bool,
 }
 
@@ -366,16 +369,21 @@ pub struct KubeArgs {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "On a node")]
 pub struct NodeArgs {
-    /// Find the local etcd's endpoint and client certificates from the distribution's files
-    /// (K3s, RKE2, kubeadm, Kubespray). Explicit flags still win.
+    /// On an etcd node: find its endpoint and client certificates (run with sudo).
+    ///
+    /// Read from the distribution's files (K3s, RKE2, kubeadm, Kubespray). Explicit flags
+    /// still win.
     #[arg(long, conflicts_with = "bundle")]
     pub local: bool,
-    /// With --local: read a copy of a node's filesystem under DIR instead of / (refused
-    /// without --local).
+    /// With --local: read a copy of a node's filesystem under DIR instead of /.
+    ///
+    /// Refused without --local.
     #[arg(long, value_name = "DIR", default_value = "/", requires = "local")]
     pub root: PathBuf,
-    /// With --local on a K3s/RKE2 etcd-only server: the join URL to switch to (it must answer
-    /// GET /version as a Kubernetes API); default: an etcd member's host that does.
+    /// With --local on a K3s/RKE2 etcd-only server: the join URL to switch to.
+    ///
+    /// It must answer GET /version as a Kubernetes API; default: an etcd member's host that
+    /// does.
     #[arg(long, value_name = "URL", requires = "local")]
     pub server_url: Option<String>,
 }
@@ -384,7 +392,7 @@ pub struct NodeArgs {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Checks")]
 pub struct CheckArgs {
-    /// Run only these checks (comma-separated ids; `kubectl etcd-doctor checks` lists them).
+    /// Run only these checks (comma-separated ids; the `checks` command lists them).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub checks: Vec<String>,
     /// Skip these checks (comma-separated ids).
@@ -393,16 +401,19 @@ pub struct CheckArgs {
     /// Warn about certificates expiring within this time (7d and less is critical).
     #[arg(long, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub expiry_warning: Duration,
-    /// A node NotReady this long, while its etcd member does not answer, proves the member
-    /// gone (a removal may then be planned); shorter outages are "bring it back" cases.
+    /// A node NotReady this long, its member silent, proves the member gone.
+    ///
+    /// A removal may then be planned; shorter outages are "bring it back" cases.
     #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub node_grace: Duration,
-    /// The etcd backend quota in bytes (e.g. 8589934592 or 8GiB), when etcd runs with one
-    /// its metrics do not show; default: the metric, the status, else etcd's 2 GiB.
+    /// etcd's backend quota (8589934592 or 8GiB), when its metrics do not show it.
+    ///
+    /// Default: the metric, the status, else etcd's 2 GiB.
     #[arg(long, value_name = "BYTES", value_parser = crate::duration::parse_bytes)]
     pub quota_bytes: Option<i64>,
-    /// How long a restarted member needs before it counts for quorum again: voters whose
-    /// processes started closer together than this were down at the same moment.
+    /// Voters whose processes started closer together than this were down together.
+    ///
+    /// How long a restarted member needs before it counts for quorum again.
     #[arg(long, default_value = "1s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub restart_window: Duration,
 }
@@ -411,8 +422,9 @@ pub struct CheckArgs {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Fix")]
 pub struct RemovalArgs {
-    /// Also remove this member (repeatable), your decision for a member that is down,
-    /// unreachable or hung and will not come back; never done for a member that answers.
+    /// Also remove this member (repeatable): your word that it will not come back.
+    ///
+    /// For a member that is down, unreachable or hung; never done for a member that answers.
     #[arg(long = "remove-member", value_name = "ID")]
     pub remove_member: Vec<String>,
 }
@@ -440,8 +452,8 @@ pub struct ApplyArgs {
     /// How long a promotion waits for a new learner to catch up.
     #[arg(long, default_value = "2m", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub wait_learner: Duration,
-    /// With --local: how to restart the node's K3s/RKE2 after its join URL changed.
-    #[arg(long, value_name = "COMMAND", env = "ETCD_DOCTOR_RESTART_COMMAND", default_value = DEFAULT_RESTART)]
+    /// With --local: how to restart K3s/RKE2 after its join URL changed.
+    #[arg(long, value_name = "COMMAND", env = "ETCD_DOCTOR_RESTART_COMMAND", hide_env_values = true, default_value = DEFAULT_RESTART)]
     pub restart_command: String,
 }
 

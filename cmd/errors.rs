@@ -83,7 +83,11 @@ pub fn connect_hint(url: &str, line: &str, client_cert: bool) -> &'static str {
         " (the endpoint speaks TLS: use https://, with --cacert)"
     } else if https
         && !client_cert
+        // TLS 1.3 finishes the client's side of the handshake before the server checks for a
+        // certificate: the refusal arrives as a closed connection on the first request.
         && (l.contains("connection closed")
+            || l.contains("broken pipe")
+            || l.contains("stream closed")
             || l.contains("certificaterequired")
             || l.contains("certificate required")
             || l.contains("badcertificate"))
@@ -112,6 +116,10 @@ mod tests {
         assert!(connect_hint("http://a:2379", "operation was canceled: connection closed", false).contains("https://"));
         assert!(connect_hint("https://a:2379", "operation was canceled: connection closed", false).contains("--cert"));
         assert_eq!(connect_hint("https://a:2379", "operation was canceled: connection closed", true), "");
+        assert!(
+            connect_hint("https://a:2379", "connection error: stream closed because of a broken pipe", false)
+                .contains("client certificate")
+        );
         assert!(connect_hint("http://a:2379", "etcdserver: rpc not supported for learner", true).contains("voter"));
         assert_eq!(connect_hint("http://a:2379", "connection refused", false), "");
     }

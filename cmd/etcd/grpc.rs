@@ -28,7 +28,8 @@ pub struct Target {
     /// What the certificate probe trusts and offers; no probe when `None`.
     pub probe: Option<std::sync::Arc<crate::collect::tls_probe::ProbeTls>>,
     /// etcd auth (`--user`): each client authenticates for a token. `Debug` hides the password.
-    user: Option<crate::cli::Credentials>,
+    /// Behind an `Arc`: the target travels in `Route` and is cloned per probe.
+    user: Option<std::sync::Arc<crate::cli::Credentials>>,
 }
 
 impl Target {
@@ -57,7 +58,7 @@ impl Target {
 
     /// Authenticates as this etcd user (`--user`, `ETCDCTL_USER`).
     pub fn with_user(mut self, user: Option<crate::cli::Credentials>) -> Self {
-        self.user = user;
+        self.user = user.map(std::sync::Arc::new);
         self
     }
 
