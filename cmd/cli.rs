@@ -27,7 +27,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 
 const EXIT_CODES: &str = "\
 Start here (pick the one that matches where you are):
-  kubectl etcd-doctor                 # a kubeconfig only: etcdctl in an etcd pod
+  kubectl etcd-doctor                 # a kubeconfig only: etcdctl in a pod
   sudo kubectl etcd-doctor --local    # on a control-plane or etcd node
   kubectl etcd-doctor --bundle DIR    # a captured bundle, offline
 
