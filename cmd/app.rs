@@ -28,7 +28,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         }
     };
     match inv.command.clone() {
-        Command::Checks(c) => list_checks(c.out.output),
+        Command::Checks(c) => list_checks(&c.out),
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -43,7 +43,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             let snap = collect(g)?;
             let report = Report::build(&snap, Vec::new(), plan::Plan::default());
             let text = match g.output {
-                Output::Table => render::table::members(&report),
+                Output::Table | Output::Wide => render::table::members(&report, &layout(g)),
                 Output::Json => render::json::render(&member_list_doc(&report))?,
                 Output::Yaml => render::yaml::render(&member_list_doc(&report))?,
                 Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml here"),
@@ -53,11 +53,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         }
         Command::Check(c) => {
             let g = &inv.resolve(&c.conn, &c.kube, &c.node, Some(&c.checks), Some(&c.fix), Some(&c.out))?;
-            let (Gathered { snap, route }, report) =
+            let (Gathered { snap, route }, mut report) =
                 diagnose_with(g, &Mode { degrade_local: !g.fix, ..Default::default() })?;
             if !g.fix {
-                print(&render_report(&report, g.output)?)?;
-                return Ok(unreached_exit(&snap, report.exit_code()));
+                let code = report.set_exit_code(unreached_exit(&snap, report.exit_code()));
+                print(&render_report(&report, g)?)?;
+                return Ok(code);
             }
             if g.bundle.is_some() {
                 bail!("--fix needs a live cluster: a bundle is a read-only capture");
@@ -89,7 +90,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                             let _ = writeln!(std::io::stderr(), "{e}");
                             let empty = plan::Plan { fingerprint: plan_file::fingerprint(&snap), steps: Vec::new() };
                             let doc = PlanFile::new(&snap, &empty);
-                            print(&render_plan(&doc, g.output)?)?;
+                            print(&render_plan(&doc, g)?)?;
                             return Ok(exit::CLEAN);
                         }
                         Err(e) => bail!(e),
@@ -97,7 +98,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                 }
             };
             let doc = PlanFile::new(&snap, &plan);
-            print(&render_plan(&doc, g.output)?)?;
+            print(&render_plan(&doc, g)?)?;
             Ok(exit::CLEAN)
         }
         Command::Apply(a) => {
@@ -122,8 +123,9 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                         && report.findings.iter().all(|f| f.severity == etcd_doctor_checks::finding::Severity::Info),
                 );
             }
-            print(&render_report(&report, g.output)?)?;
-            Ok(unreached_exit(&snap, report.exit_code()))
+            let code = report.set_exit_code(unreached_exit(&snap, report.exit_code()));
+            print(&render_report(&report, g)?)?;
+            Ok(code)
         }
         Command::Bundle { what: BundleKind::Collect { dir, conn, kube, node } } => {
             if conn.bundle.is_some() {
@@ -171,7 +173,8 @@ fn diagnose_with(g: &Global, mode: &Mode) -> Result<(Gathered, Report)> {
     let findings = registry::run_all(&gathered.snap, &sel);
     let removals = member_ids(&gathered.snap, &g.remove_member)?;
     let plan = plan::plan_with(&gathered.snap, &findings, &removals);
-    let report = Report::build(&gathered.snap, findings, plan);
+    let mut report = Report::build(&gathered.snap, findings, plan);
+    report.summarize(registry::coverage(&gathered.snap, &sel), g.fail_on.into());
     Ok((gathered, report))
 }
 
@@ -193,9 +196,9 @@ fn member_ids(snap: &Snapshot, raw: &[String]) -> Result<Vec<etcd_doctor_checks:
         .collect()
 }
 
-fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
-    match o {
-        Output::Table => Ok(render::table::plan_file(doc)),
+fn render_plan(doc: &PlanFile, g: &Global) -> Result<String> {
+    match g.output {
+        Output::Table | Output::Wide => Ok(render::table::plan_file(doc, &layout(g))),
         Output::Json => render::json::render(doc),
         Output::Yaml => render::yaml::render(doc),
         Output::Junit => bail!("-o junit is for check and audit; write plans with -o yaml"),
@@ -204,14 +207,14 @@ fn render_plan(doc: &PlanFile, o: Output) -> Result<String> {
 
 /// `--fix`: show the plan, confirm, apply, check again.
 fn fix_run(g: &Global, before: Report, route: Route) -> Result<i32> {
-    if g.output == Output::Table {
-        print(&render_report(&before, g.output)?)?;
+    if g.output.is_table() {
+        print(&render_report(&before, g)?)?;
     }
     let automatic = before.plan.steps.iter().filter(|s| s.automatic).count();
     if automatic == 0 {
         if before.plan.steps.is_empty() {
-            if g.output != Output::Table {
-                print(&render_report(&before, g.output)?)?;
+            if !g.output.is_table() {
+                print(&render_report(&before, g)?)?;
             }
             return Ok(before.exit_code());
         }
@@ -225,9 +228,10 @@ fn fix_run(g: &Global, before: Report, route: Route) -> Result<i32> {
 
 fn refuse(g: &Global, mut report: Report, why: &str) -> Result<i32> {
     let _ = writeln!(std::io::stderr(), "refused: {why}");
-    if g.output != Output::Table {
+    report.set_exit_code(exit::REFUSED);
+    if !g.output.is_table() {
         report.applied = Some(Vec::new());
-        print(&render_report(&report, g.output)?)?;
+        print(&render_report(&report, g)?)?;
     }
     Ok(exit::REFUSED)
 }
@@ -271,7 +275,7 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
             "interrupted: stopped before automatic step {next}; the steps before it are done and verified. Run again to continue: it lists the members before acting"
         );
     }
-    if g.output == Output::Table {
+    if g.output.is_table() {
         let mut text = String::from("\nAPPLIED\n");
         for a in &run.applied {
             text.push_str(&format!("  {}. {}: {}\n", a.n, a.result, a.message));
@@ -285,8 +289,9 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
     let (_, mut after) = diagnose(g)?;
     let stopped = run.interrupted || run.applied.iter().any(|a| a.result.stops());
     after.applied = Some(run.applied);
-    print(&render_report(&after, g.output)?)?;
-    Ok(if stopped { exit::REFUSED } else { after.exit_code() })
+    let code = after.set_exit_code(if stopped { exit::REFUSED } else { after.exit_code() });
+    print(&render_report(&after, g)?)?;
+    Ok(code)
 }
 
 /// The executor over either client (the trait has async methods, so it is not object-safe;
@@ -371,13 +376,18 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
     }
 }
 
-fn render_report(r: &Report, o: Output) -> Result<String> {
-    match o {
-        Output::Table => Ok(render::table::report(r)),
+fn render_report(r: &Report, g: &Global) -> Result<String> {
+    match g.output {
+        Output::Table | Output::Wide => Ok(render::table::report(r, &layout(g))),
         Output::Json => render::json::render(r),
         Output::Yaml => render::yaml::render(r),
         Output::Junit => Ok(render::junit::render(r, &registry::ALL.iter().map(|c| c.info()).collect::<Vec<_>>())),
     }
+}
+
+/// How tables are laid out on stdout (terminal width, `-o wide`, `--no-headers`).
+fn layout(g: &Global) -> render::columns::Layout {
+    render::columns::Layout::stdout(g.output == Output::Wide, g.no_headers)
 }
 
 fn member_list_doc(r: &Report) -> serde_json::Value {
@@ -397,10 +407,13 @@ fn collect(g: &Global) -> Result<Snapshot> {
     gather(g, &Mode::default()).map(|x| x.snap)
 }
 
-fn list_checks(output: Output) -> Result<i32> {
+fn list_checks(out: &crate::cli::OutputArgs) -> Result<i32> {
     let infos: Vec<_> = registry::ALL.iter().map(|c| c.info()).collect();
+    let output = out.output;
     let text = match output {
-        Output::Table => render::table::checks(&infos),
+        Output::Table | Output::Wide => {
+            render::table::checks(&infos, &render::columns::Layout::stdout(output == Output::Wide, out.no_headers))
+        }
         Output::Json | Output::Yaml => {
             let doc: Vec<_> = infos
                 .iter()

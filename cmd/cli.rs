@@ -273,9 +273,45 @@ pub enum Output {
     Json,
     /// The same document as YAML.
     Yaml,
-    /// JUnit XML for CI systems: one test case per check, a failure per warning or critical
-    /// finding (check and audit only).
+    /// JUnit XML for CI systems: the selected checks, one failing test case per warning or
+    /// critical finding, `<skipped>` with the reason where a check's input was missing (check
+    /// and audit only).
     Junit,
+    // new in table
+    /// Tables with every column (URLs, learner, reachable, node), however wide.
+    Wide,
+}
+
+// new in table
+impl Output {
+    /// Whether this is a table for people (`table` or `wide`).
+    pub fn is_table(self) -> bool {
+        matches!(self, Output::Table | Output::Wide)
+    }
+}
+
+// new in table
+/// Which findings make the exit code non-zero (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FailOn {
+    /// Only critical findings (exit 2); warnings exit 0.
+    Critical,
+    /// Warnings (exit 1) and critical findings (exit 2).
+    #[default]
+    Warning,
+    /// No finding (exit 0); codes 3 and 4 keep their meaning.
+    Never,
+}
+
+// new in table
+impl From<FailOn> for etcd_doctor_checks::report::FailOn {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Critical => Self::Critical,
+            FailOn::Warning => Self::Warning,
+            FailOn::Never => Self::Never,
+        }
+    }
 }
 
 /// `--version`: the crate version and the git revision it was built from.
@@ -416,6 +452,12 @@ pub struct CheckArgs {
     /// How long a restarted member needs before it counts for quorum again.
     #[arg(long, default_value = "1s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub restart_window: Duration,
+    /// Which findings make the exit code non-zero: warning, critical or never.
+    ///
+    /// warning: 1 for warnings, 2 for critical; critical: only critical (2); never: 0. Codes 3
+    /// and 4 keep their meaning.
+    #[arg(long, value_enum, default_value_t, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
 }
 
 /// `--remove-member`: the operator's decision that a member is gone (check --fix and plan).
@@ -471,6 +513,9 @@ pub struct OutputArgs {
         default_value_t
     )]
     pub output: Output,
+    /// Tables without their header lines (for scripts: `members --no-headers | awk '{print $1}'`).
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 /// The settings a run reads, resolved from the groups its subcommand takes (a group it lacks
@@ -529,6 +574,10 @@ pub struct Global {
     pub wait_learner: Duration,
     /// `-o`.
     pub output: Output,
+    /// `--no-headers`.
+    pub no_headers: bool,
+    /// `--fail-on`.
+    pub fail_on: FailOn,
 }
 
 /// What one command line asked for: the subcommand (`check` when omitted) and the matches of
@@ -632,6 +681,8 @@ impl Invocation {
             wait_learner: fix.apply.wait_learner,
             restart_command: fix.apply.restart_command.clone(),
             output: out.map(|o| o.output).unwrap_or_default(),
+            no_headers: out.is_some_and(|o| o.no_headers),
+            fail_on: checks.fail_on,
         })
     }
 }

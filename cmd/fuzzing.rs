@@ -31,7 +31,9 @@ fn judge(snap: &Snapshot) {
     let plan = etcd_doctor_checks::plan::plan(snap, &findings);
     let report = etcd_doctor_checks::report::Report::build(snap, findings, plan);
     let _ = serde_json::to_string(&report);
-    let _ = crate::render::table::report(&report);
+    for width in [None, Some(80)] {
+        let _ = crate::render::table::report(&report, &crate::render::columns::Layout { width, ..Default::default() });
+    }
 }
 
 /// A bundle: member-list.json, endpoint-status.json, endpoint-health.json, hashkv.json and a

@@ -9,8 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use rstest::rstest;
 use serde_json::Value;
 use support::Cluster;
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 
 fn doctor() -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin!("kubectl-etcd_doctor"));
@@ -67,9 +69,9 @@ fn apply_refuses_another_api_version_and_another_kind() {
     assert!(err.contains("kind \"Report\" is not \"Plan\""), "{err}");
 }
 
-#[test]
-fn sigint_during_fix_finishes_the_step_reports_it_and_exits_4() {
-    let mut c = Cluster::start(5);
+#[rstest]
+fn sigint_during_fix_finishes_the_step_reports_it_and_exits_4(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 5);
     c.put_keys("sig", 100);
     c.kill_and_wipe(3);
     c.kill_and_wipe(4);
@@ -134,15 +136,22 @@ fn sigint_during_fix_finishes_the_step_reports_it_and_exits_4() {
     assert_eq!(c.verify_keys("sig", 100), 100);
 }
 
-#[test]
-fn a_peer_listener_answers_tls_while_running_and_not_when_stopped_or_hung() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_peer_listener_answers_tls_while_running_and_not_when_stopped_or_hung(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let answers =
         |url: &str| rt.block_on(etcd_doctor::etcd::peer::answers(url, Duration::from_secs(2), Duration::from_secs(2)));
     let running = c.member(1).peer_url.clone();
-    let said = answers(&running);
-    assert!(said.as_deref().is_some_and(|s| s.contains("TLS")), "{said:?}");
+    let said = answers(&running).unwrap_or_default();
+    // Recorded difference: etcd 3.4.23 lets a peer handshake without a client certificate
+    // complete and refuses it afterwards; 3.5.1 refuses it inside the handshake, after it
+    // presented its certificate (alert BadCertificate). Either way the process runs.
+    let expected: &[&str] = match etcd {
+        V3_4 => &["completed a TLS handshake"],
+        V3_5 => &["presented its certificate", "BadCertificate"],
+    };
+    assert!(expected.iter().all(|e| said.contains(e)), "{etcd:?}: {said:?}");
     // SIGSTOPped: the kernel accepts TCP, TLS never answers.
     let hung = c.member(2).peer_url.clone();
     c.pause(2);
@@ -153,12 +162,14 @@ fn a_peer_listener_answers_tls_while_running_and_not_when_stopped_or_hung() {
     assert_eq!(answers(&running), None);
 }
 
-#[test]
-fn removals_asked_through_a_follower_are_verified_by_the_leader_and_never_falsely_failed() {
+#[rstest]
+fn removals_asked_through_a_follower_are_verified_by_the_leader_and_never_falsely_failed(
+    #[values(V3_4, V3_5)] etcd: EtcdVersion,
+) {
     // The tool's only endpoint is a follower: its member list may lag behind a removal the
     // leader has committed (measured: ~2 of 18 removals were called "failed" for that).
-    let mut c = Cluster::start(5);
-    c.put_keys("lag", 100);
+    let mut c = Cluster::start_on(etcd, 5);
+    c.put_each("lag", 100);
     c.kill_and_wipe(3);
     c.kill_and_wipe(4);
     let leader = c.leader();

@@ -3,8 +3,10 @@
 
 mod support;
 
+use rstest::rstest;
 use serde_json::Value;
 use support::Cluster;
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 
 fn doctor(c: &Cluster, extra: &[&str]) -> (i32, Value, String, String) {
     let out = support::bin::doctor().args(c.tool_args()).args(extra).output().expect("run");
@@ -28,9 +30,9 @@ fn checks_of(v: &Value) -> Vec<(String, String)> {
     f
 }
 
-#[test]
-fn a_healthy_cluster_passes_the_pre_upgrade_audit_with_hashes_compared() {
-    let c = Cluster::start(3);
+#[rstest]
+fn a_healthy_cluster_passes_the_pre_upgrade_audit_with_hashes_compared(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
     c.put_keys("audit", 50);
     let (code, v, _, err) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "3.5.17", "-o", "json"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -39,22 +41,28 @@ fn a_healthy_cluster_passes_the_pre_upgrade_audit_with_hashes_compared() {
     let gaps = v["gaps"].to_string();
     assert!(!gaps.contains("hashkv") && !gaps.contains("metrics"), "HashKV and metrics were read: {gaps}");
     // A target two minors ahead is refused as an upgrade path.
-    let (code, v, _, _) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", "3.6.6", "-o", "json"]);
+    let skip = match etcd {
+        V3_4 => "3.6.6",
+        V3_5 => "3.7.0",
+    };
+    let (code, v, _, _) = doctor(&c, &["audit", "--pre-upgrade", "--target-version", skip, "-o", "json"]);
     assert_eq!(code, 2);
     assert_eq!(v["upgradeReady"], false);
     assert!(checks_of(&v).iter().all(|(c, s)| c == "version-skew" && s == "critical"), "{v}");
 }
 
-#[test]
-fn junit_shows_one_case_per_check_and_fails_the_ones_that_found_something() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn junit_shows_one_case_per_check_and_fails_the_ones_that_found_something(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     c.kill(2);
     let (code, _, xml, err) = doctor(&c, &["audit", "-o", "junit"]);
     assert_eq!(code, 2, "{err}");
     assert!(xml.starts_with("<?xml") && xml.contains("<testsuites"), "{xml}");
+    // A check that failed has one case per finding, named `<id>: <subject>`.
     for id in ["stale-member", "hash-mismatch", "restart-wave", "version-skew", "quorum-at-risk"] {
-        assert!(xml.contains(&format!("name=\"{id}\"")), "{id} missing:\n{xml}");
+        assert!(xml.contains(&format!("name=\"{id}")), "{id} missing:\n{xml}");
     }
+    assert!(xml.contains("name=\"stale-member: member "), "{xml}");
     assert!(xml.contains("<failure type=\"critical\""), "{xml}");
     let failures = xml.matches("<failure ").count();
     assert!(xml.contains(&format!("failures=\"{failures}\"")), "{xml}");
@@ -64,10 +72,10 @@ fn junit_shows_one_case_per_check_and_fails_the_ones_that_found_something() {
     assert!(err.contains("-o junit is for check and audit"), "{err}");
 }
 
-#[test]
-fn a_full_backend_is_seen_near_its_quota_and_then_as_nospace() {
+#[rstest]
+fn a_full_backend_is_seen_near_its_quota_and_then_as_nospace(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
     // A 6 MiB quota, filled 256 KiB at a time: first near the quota, then NOSPACE.
-    let c = Cluster::builder().members(1).etcd_args(&["--quota-backend-bytes=6291456"]).start();
+    let c = Cluster::builder().version(etcd).members(1).etcd_args(&["--quota-backend-bytes=6291456"]).start();
     let big = "x".repeat(256 * 1024);
     let mut near = None;
     let mut full = false;
@@ -98,11 +106,11 @@ fn a_full_backend_is_seen_near_its_quota_and_then_as_nospace() {
     assert!(f.contains(&("alarm-active".into(), "critical".into())), "{f:?}");
 }
 
-#[test]
-fn members_started_together_after_a_long_life_are_a_restart_wave() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn members_started_together_after_a_long_life_are_a_restart_wave(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     // A log long enough to be a cluster with a past, not one that just bootstrapped.
-    c.put_keys("history", 1100);
+    c.put_each("history", 1100);
     let (code, v, _, err) = doctor(&c, &["-o", "json"]);
     assert_eq!(code, 0, "a bootstrap is no restart wave: {err}\n{v}");
     // The Kubespray handler: every member restarted at once.

@@ -16,9 +16,11 @@ use etcd_doctor_checks::{
     id::MemberId,
     model::{Member, Snapshot},
 };
+use rstest::rstest;
 use serde_json::Value;
 use support::Cluster;
 use support::cluster::CpuLoad;
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 
 fn target(c: &Cluster, endpoints: &[String], dial: Duration, command: Duration) -> Target {
     let tls = TlsFiles::load(Some(c.cacert()), Some(c.client_cert()), Some(c.client_key())).expect("TLS files");
@@ -116,9 +118,9 @@ fn a_follower(c: &Cluster) -> usize {
     (0..c.members.len()).rev().find(|i| *i != leader).unwrap_or(0)
 }
 
-#[test]
-fn a_stopped_member_is_refused_at_its_client_and_peer_urls() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_stopped_member_is_refused_at_its_client_and_peer_urls(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     let f = a_follower(&c);
     let all = c.endpoints();
     c.kill(f);
@@ -140,9 +142,9 @@ fn a_stopped_member_is_refused_at_its_client_and_peer_urls() {
     }
 }
 
-#[test]
-fn a_paused_member_is_hung_and_costs_one_dial_timeout() {
-    let c = Cluster::start(3);
+#[rstest]
+fn a_paused_member_is_hung_and_costs_one_dial_timeout(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
     let f = a_follower(&c);
     let (dial, command) = (Duration::from_secs(1), Duration::from_secs(3));
     let t = target(&c, &c.endpoints(), dial, command);
@@ -170,9 +172,11 @@ fn a_paused_member_is_hung_and_costs_one_dial_timeout() {
     assert!(took >= dial && took < dial + command, "took {took:?}");
 }
 
-#[test]
-fn a_running_member_behind_an_unanswered_client_url_completes_its_peer_handshake() {
-    let c = Cluster::builder().members(3).unanswered_client_url(2).start();
+#[rstest]
+fn a_running_member_behind_an_unanswered_client_url_completes_its_peer_handshake(
+    #[values(V3_4, V3_5)] etcd: EtcdVersion,
+) {
+    let c = Cluster::builder().version(etcd).members(3).unanswered_client_url(2).start();
     let odd = c.member(2);
     // From where the operator runs, only the two others are known by their client URLs.
     let endpoints = vec![c.member(0).client_url.clone(), c.member(1).client_url.clone()];
@@ -192,9 +196,9 @@ fn a_running_member_behind_an_unanswered_client_url_completes_its_peer_handshake
     assert_eq!(states.get(&format!("{:x}", odd.id)).map(String::as_str), Some("alive"), "{states:?}");
 }
 
-#[test]
-fn the_leader_killed_under_cpu_load_is_seen_through_the_election() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn the_leader_killed_under_cpu_load_is_seen_through_the_election(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     let all = c.endpoints();
     let t = target(&c, &all, Duration::from_secs(1), Duration::from_secs(2));
     let _load = CpuLoad::start(2, Duration::from_secs(60));
@@ -224,9 +228,9 @@ fn the_leader_killed_under_cpu_load_is_seen_through_the_election() {
     }
 }
 
-#[test]
-fn a_survivor_without_quorum_stays_electing_after_the_full_wait() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_survivor_without_quorum_stays_electing_after_the_full_wait(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     let all = c.endpoints();
     let survivor = a_follower(&c);
     for i in (0..3).filter(|i| *i != survivor) {

@@ -1,6 +1,6 @@
 //! Through the Kubernetes API: no etcd endpoint, only a kubeconfig. A fixture API server (axum)
 //! serves a kubeadm etcd pod and speaks the exec websocket subprotocol (v4.channel.k8s.io):
-//! it runs the real `etcdctl` (Debian etcd-client) with the pod's certificate paths mapped to
+//! it runs the real `etcdctl` of the cluster's release with the pod's certificate paths mapped to
 //! the test cluster's files, as the pod's filesystem would hold them, against a real cluster.
 
 mod support;
@@ -14,13 +14,17 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path as UrlPath, RawQuery};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use rstest::rstest;
 use serde_json::{Value, json};
 use support::Cluster;
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 
 /// Every command the fixture ran, as etcdctl arguments.
 type Log = Arc<Mutex<Vec<Vec<String>>>>;
 
 struct Files {
+    /// The etcdctl of the cluster's release: the one the pod's image would ship.
+    etcdctl: PathBuf,
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
@@ -50,7 +54,10 @@ async fn exec(mut ws: WebSocket, cmd: Vec<String>, files: Arc<Files>, log: Log) 
             .replace("/etc/kubernetes/pki/etcd/server.crt", &files.cert.display().to_string())
             .replace("/etc/kubernetes/pki/etcd/server.key", &files.key.display().to_string())
     };
-    let args: Vec<String> = cmd.iter().map(|a| map(a)).collect();
+    let mut args: Vec<String> = cmd.iter().map(|a| map(a)).collect();
+    if args.first().is_some_and(|a| a == "etcdctl") {
+        args[0] = files.etcdctl.display().to_string();
+    }
     if let Ok(mut l) = log.lock() {
         l.push(cmd.clone());
     }
@@ -85,6 +92,7 @@ fn api_server(c: &Cluster, dir: &std::path::Path, log: Log) -> PathBuf {
         "items": (0..3).map(|i| etcd_pod(&c.member(i).name, &c.member(i).client_url)).collect::<Vec<_>>()});
     let nodes = json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": []});
     let files = Arc::new(Files {
+        etcdctl: c.member(0).version.etcdctl(),
         ca: c.cacert().to_path_buf(),
         cert: c.client_cert().to_path_buf(),
         key: c.client_key().to_path_buf(),
@@ -146,9 +154,9 @@ fn run(kc: &std::path::Path, extra: &[&str]) -> (i32, Value, String, Duration) {
     )
 }
 
-#[test]
-fn with_only_a_kubeconfig_etcdctl_runs_in_an_etcd_pod() {
-    let c = Cluster::start(3);
+#[rstest]
+fn with_only_a_kubeconfig_etcdctl_runs_in_an_etcd_pod(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
     let d = tempfile::tempdir().expect("tempdir");
     let log: Log = Arc::default();
     let kc = api_server(&c, d.path(), log.clone());
@@ -167,9 +175,9 @@ fn with_only_a_kubeconfig_etcdctl_runs_in_an_etcd_pod() {
     );
 }
 
-#[test]
-fn a_dead_member_is_found_in_one_timeout_and_removed_through_the_pod() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_dead_member_is_found_in_one_timeout_and_removed_through_the_pod(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     c.kill_and_wipe(2);
     let dead = c.member(2).id;
     let d = tempfile::tempdir().expect("tempdir");

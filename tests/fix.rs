@@ -6,8 +6,10 @@ mod support;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rstest::rstest;
 use serde_json::Value;
 use support::Cluster;
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 use support::proxy::Proxy;
 
 const KEYS: usize = 1000;
@@ -56,9 +58,9 @@ fn severities(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_dead_member_of_three_is_removed_and_two_remain() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_dead_member_of_three_is_removed_and_two_remain(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     c.kill_and_wipe(2);
     let dead = c.member(2).id;
@@ -77,9 +79,9 @@ fn a_dead_member_of_three_is_removed_and_two_remain() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn two_dead_of_three_is_refused_and_nothing_changes() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn two_dead_of_three_is_refused_and_nothing_changes(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     c.kill_and_wipe(1);
     c.kill_and_wipe(2);
@@ -103,9 +105,9 @@ fn two_dead_of_three_is_refused_and_nothing_changes() {
     assert_eq!(c.member_list().len(), 3);
 }
 
-#[test]
-fn a_lost_reply_is_resolved_by_listing_again() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_lost_reply_is_resolved_by_listing_again(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     c.kill_and_wipe(2);
     let dead = c.member(2).id;
@@ -159,9 +161,9 @@ fn kill(mut child: Child) {
     let _ = child.wait();
 }
 
-#[test]
-fn an_interrupted_apply_resumes_and_reports_already_done() {
-    let mut c = Cluster::start(5);
+#[rstest]
+fn an_interrupted_apply_resumes_and_reports_already_done(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 5);
     with_keys(&c);
     c.kill_and_wipe(3);
     c.kill_and_wipe(4);
@@ -217,9 +219,9 @@ fn an_interrupted_apply_resumes_and_reports_already_done() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn a_paused_member_that_comes_back_is_never_removed() {
-    let c = Cluster::start(3);
+#[rstest]
+fn a_paused_member_that_comes_back_is_never_removed(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     c.pause(2);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -263,9 +265,9 @@ fn a_paused_member_that_comes_back_is_never_removed() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn a_plan_made_before_a_membership_change_is_refused() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn a_plan_made_before_a_membership_change_is_refused(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.yaml");
@@ -289,9 +291,9 @@ fn a_plan_made_before_a_membership_change_is_refused() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn removing_an_unstarted_voter_restores_fault_tolerance() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn removing_an_unstarted_voter_restores_fault_tolerance(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     let (id, _) = c.add_unstarted_member();
     let (code, v, err) = run(&args(&c, &["--fix", "--yes", "-o", "json"]));
@@ -302,9 +304,9 @@ fn removing_an_unstarted_voter_restores_fault_tolerance() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn add_member_never_adds_a_peer_url_twice() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn add_member_never_adds_a_peer_url_twice(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     // Already present, spelled differently: no plan step, no second add.
     let present = c.member(1).peer_url.to_uppercase().replace("HTTPS", "https") + "/";
@@ -337,9 +339,9 @@ fn add_member_never_adds_a_peer_url_twice() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn without_a_terminal_and_without_yes_fix_refuses() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn without_a_terminal_and_without_yes_fix_refuses(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     c.kill_and_wipe(2);
     // An automatic step to confirm: the operator's removal of the stopped member.
@@ -351,9 +353,11 @@ fn without_a_terminal_and_without_yes_fix_refuses() {
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_anyone() {
-    let mut c = Cluster::start(3);
+#[rstest]
+fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_anyone(
+    #[values(V3_4, V3_5)] etcd: EtcdVersion,
+) {
+    let mut c = Cluster::start_on(etcd, 3);
     with_keys(&c);
     let pids: Vec<Option<u32>> = c.members.iter().map(|m| m.pid()).collect();
     let i = c.prepare_member("m3");
@@ -389,9 +393,9 @@ fn add_member_adds_a_learner_waits_for_it_and_promotes_it_without_restarting_any
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 
-#[test]
-fn plan_restart_is_followers_first_then_the_leader_one_at_a_time() {
-    let c = Cluster::start(3);
+#[rstest]
+fn plan_restart_is_followers_first_then_the_leader_one_at_a_time(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
     let out = doctor_cmd().args(args(&c, &["plan", "restart", "-o", "json"])).output().expect("run");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let steps: Vec<String> = v["steps"]

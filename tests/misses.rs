@@ -136,7 +136,7 @@ fn a_peer_url_with_port_111111_is_critical() {
 fn a_real_rolling_restart_one_member_at_a_time_is_no_restart_wave() {
     let mut c = Cluster::start(3);
     // A store with a past, so the restarted members count as restarts, not a bootstrap.
-    c.put_keys("history", 1100);
+    c.put_each("history", 1100);
     // One at a time: each member is healthy again, and a moment passes, before the next stops.
     for i in 0..3 {
         c.restart_together(&[i]);

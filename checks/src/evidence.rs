@@ -159,6 +159,9 @@ mod tests {
             ("hung: TCP accepted, no TLS answer within 2s", Failure::Hung),
             ("etcdserver: rpc not supported for learner", Failure::Answered),
             ("context deadline exceeded", Failure::Unknown),
+            // The same timeout from etcdctl 3.5.1's `endpoint health -w json` (3.4.23 prints the
+            // line above): captured in tests/versions.rs's manual run, 2026-12-02.
+            ("rpc error: code = Unknown desc = context deadline exceeded", Failure::Unknown),
         ];
         for (msg, want) in cases {
             assert_eq!(Failure::classify(msg), want, "{msg}");

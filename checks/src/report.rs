@@ -54,6 +54,136 @@ pub struct Report {
     /// What `--fix` / `apply` did; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Vec<Applied>>,
+    /// Counts, which checks ran and which did not (and why), and the exit code: what a CI job
+    /// needs at a glance. Absent where no checks ran (`members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+}
+
+/// Which severity makes the run fail (`--fail-on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Only critical findings (exit 2); warnings exit 0.
+    Critical,
+    /// Warnings (exit 1) and critical findings (exit 2): the default.
+    #[default]
+    Warning,
+    /// No finding fails the run (exit 0).
+    Never,
+}
+
+impl FailOn {
+    /// The exit code CONTRACT.md gives findings of this worst severity under this threshold:
+    /// 2 critical, 1 warnings only, 0 below the threshold.
+    pub fn exit_code(self, worst: Option<Severity>) -> i32 {
+        let code = match worst {
+            Some(Severity::Critical) => 2,
+            Some(Severity::Warning) => 1,
+            _ => 0,
+        };
+        match (self, worst) {
+            (FailOn::Never, _) | (FailOn::Critical, Some(Severity::Warning)) => 0,
+            _ => code,
+        }
+    }
+
+    /// Whether a finding of this severity fails the run.
+    pub fn fails(self, s: Severity) -> bool {
+        match self {
+            FailOn::Warning => s >= Severity::Warning,
+            FailOn::Critical => s == Severity::Critical,
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// Findings by severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    /// Critical findings.
+    pub critical: usize,
+    /// Warnings.
+    pub warning: usize,
+    /// Info findings (including "could not decide").
+    pub info: usize,
+}
+
+/// The report in one object and one line (`summary` in JSON/YAML, the table's last line).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Members in the member list.
+    pub members: usize,
+    /// Members by state, for the states other than `up` (e.g. `{"unreachable": 1}`).
+    pub members_not_up: std::collections::BTreeMap<String, usize>,
+    /// Findings by severity.
+    pub findings: SeverityCounts,
+    /// Ids of the checks that ran on the input they need.
+    pub checks_run: Vec<String>,
+    /// The checks that did not run: deselected, or their input was missing (with the reason).
+    pub checks_skipped: Vec<crate::registry::SkippedCheck>,
+    /// Which severity fails the run (`--fail-on`).
+    pub fail_on: FailOn,
+    /// The exit code of this run.
+    pub exit_code: i32,
+    /// The same as one line, as the table ends:
+    /// `3 members (1 unreachable) · 1 critical, 2 warnings · 19 checks run, 2 skipped`.
+    pub line: String,
+}
+
+impl Summary {
+    /// The summary of a report whose checks ran as `cov` says, failing on `fail_on`.
+    pub fn of(r: &Report, cov: crate::registry::Coverage, fail_on: FailOn) -> Summary {
+        let mut findings = SeverityCounts::default();
+        for f in &r.findings {
+            match f.severity {
+                Severity::Critical => findings.critical += 1,
+                Severity::Warning => findings.warning += 1,
+                Severity::Info => findings.info += 1,
+            }
+        }
+        let mut members_not_up = std::collections::BTreeMap::new();
+        for m in r.members.iter().filter(|m| m.state != MemberState::Up) {
+            *members_not_up.entry(m.state.to_string()).or_insert(0) += 1;
+        }
+        let mut s = Summary {
+            members: r.members.len(),
+            members_not_up,
+            findings,
+            checks_run: cov.ran,
+            checks_skipped: cov.skipped,
+            fail_on,
+            exit_code: fail_on.exit_code(r.worst()),
+            line: String::new(),
+        };
+        s.line = s.to_line();
+        s
+    }
+
+    fn to_line(&self) -> String {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut members = plural(self.members, "member", "members");
+        if !self.members_not_up.is_empty() {
+            let states: Vec<String> = self.members_not_up.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            members.push_str(&format!(" ({})", states.join(", ")));
+        }
+        let f = &self.findings;
+        let mut found: Vec<String> = Vec::new();
+        if f.critical > 0 {
+            found.push(format!("{} critical", f.critical));
+        }
+        if f.warning > 0 {
+            found.push(plural(f.warning, "warning", "warnings"));
+        }
+        if f.info > 0 {
+            found.push(format!("{} info", f.info));
+        }
+        let found = if found.is_empty() { "no findings".to_string() } else { found.join(", ") };
+        let checks =
+            format!("{} run, {} skipped", plural(self.checks_run.len(), "check", "checks"), self.checks_skipped.len());
+        format!("{members} · {found} · {checks}")
+    }
 }
 
 /// A member as the report shows it.
@@ -215,7 +345,22 @@ impl Report {
             plan,
             certificates: snap.certs.clone(),
             applied: None,
+            summary: None,
         }
+    }
+
+    /// Adds the summary: which checks ran (`cov`) and which severity fails the run.
+    pub fn summarize(&mut self, cov: crate::registry::Coverage, fail_on: FailOn) {
+        self.summary = Some(Summary::of(self, cov, fail_on));
+    }
+
+    /// Records the code the run exits with when it is not the findings' (3: no etcd answered;
+    /// 4: refused), so the summary states what the process returned. Returns it.
+    pub fn set_exit_code(&mut self, code: i32) -> i32 {
+        if let Some(s) = &mut self.summary {
+            s.exit_code = code;
+        }
+        code
     }
 
     /// The worst severity among the findings.
@@ -223,13 +368,10 @@ impl Report {
         self.findings.iter().map(|f| f.severity).max()
     }
 
-    /// The exit code CONTRACT.md gives a diagnosis: 2 critical, 1 warnings only, else 0.
+    /// The exit code CONTRACT.md gives a diagnosis: 2 critical, 1 warnings only, else 0; with
+    /// a summary, under its `--fail-on` threshold.
     pub fn exit_code(&self) -> i32 {
-        match self.worst() {
-            Some(Severity::Critical) => 2,
-            Some(Severity::Warning) => 1,
-            _ => 0,
-        }
+        self.summary.as_ref().map(|s| s.fail_on).unwrap_or_default().exit_code(self.worst())
     }
 }
 
@@ -306,6 +448,72 @@ mod tests {
         assert!(v["plan"]["steps"].is_array());
         assert!(v.get("applied").is_none());
         assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn fail_on_picks_the_severity_that_fails_the_run() {
+        use Severity::*;
+        let code = |f: FailOn, w: Option<Severity>| f.exit_code(w);
+        assert_eq!([code(FailOn::Warning, Some(Warning)), code(FailOn::Warning, Some(Critical))], [1, 2]);
+        assert_eq!([code(FailOn::Critical, Some(Warning)), code(FailOn::Critical, Some(Critical))], [0, 2]);
+        assert_eq!([code(FailOn::Never, Some(Warning)), code(FailOn::Never, Some(Critical))], [0, 0]);
+        assert_eq!(code(FailOn::Warning, Some(Info)), 0);
+        assert!(FailOn::Critical.fails(Critical) && !FailOn::Critical.fails(Warning) && !FailOn::Never.fails(Critical));
+    }
+
+    #[test]
+    fn the_summary_counts_findings_members_and_checks_and_says_why_a_check_was_skipped() {
+        let snap = cluster(&[healthy(1), healthy(2), down(3)]);
+        let sel = Selection::new(&[], &["version-skew".to_string()]).unwrap_or_default();
+        let findings = run_all(&snap, &sel);
+        let mut r = Report::build(&snap, findings, Plan::default());
+        r.summarize(crate::registry::coverage(&snap, &sel), FailOn::Critical);
+        let s = r.summary.clone().unwrap_or_else(|| panic!("no summary"));
+        assert_eq!(s.members, 3);
+        assert_eq!(s.members_not_up.get("down"), Some(&1), "{s:?}");
+        assert_eq!(s.findings.critical, r.findings.iter().filter(|f| f.severity == Severity::Critical).count());
+        assert!(s.findings.critical > 0, "{:?}", r.findings);
+        assert!(s.checks_skipped.iter().any(|c| c.id == "version-skew" && c.deselected), "{s:?}");
+        // The test snapshot has no metrics and no certificates: skipped with the reason.
+        let why = |id: &str| s.checks_skipped.iter().find(|c| c.id == id).map(|c| c.reason.clone()).unwrap_or_default();
+        assert!(why("restart-wave").contains("metrics"), "{s:?}");
+        assert!(why("ca-mismatch").contains("certificates"), "{s:?}");
+        assert_eq!(s.checks_run.len() + s.checks_skipped.len(), crate::registry::ALL.len());
+        assert_eq!(s.exit_code, 2);
+        assert_eq!(r.exit_code(), 2);
+        assert!(s.line.starts_with("3 members (1 down) · "), "{}", s.line);
+        assert!(s.line.ends_with(&format!("{} checks run, {} skipped", s.checks_run.len(), s.checks_skipped.len())));
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        for k in ["findings", "checksRun", "checksSkipped", "failOn", "exitCode", "line"] {
+            assert!(v["summary"].get(k).is_some(), "summary.{k} missing: {}", v["summary"]);
+        }
+        assert_eq!(v["summary"]["failOn"], "critical");
+        assert_eq!(r.set_exit_code(3), 3);
+        assert_eq!(r.summary.map(|s| s.exit_code), Some(3));
+    }
+
+    #[test]
+    fn checks_without_their_input_are_skipped_and_checks_on_the_member_list_run() {
+        // Members listed, none probed: the status checks could not run; the member-list ones did.
+        let snap = cluster(&[unprobed(1), unprobed(2), unprobed(3)]);
+        let cov = crate::registry::coverage(&snap, &Selection::default());
+        for id in ["version-skew", "no-leader", "db-near-quota", "fragmented-db", "raft-lag", "client-url-unreachable"]
+        {
+            assert!(cov.skipped.iter().any(|s| s.id == id && !s.deselected), "{id} ran: {cov:?}");
+        }
+        for id in ["stale-member", "unstarted-member", "duplicate-peer-url", "invalid-member-url", "quorum-at-risk"] {
+            assert!(cov.ran(id), "{id} skipped: {cov:?}");
+        }
+        // No member list at all: nothing that judges members ran.
+        let empty = cluster(&[]);
+        let cov = crate::registry::coverage(&empty, &Selection::default());
+        assert!(cov.skipped.iter().any(|s| s.id == "stale-member" && s.reason.contains("no member list")), "{cov:?}");
+        // Healthy members with statuses: the status checks ran.
+        let snap = cluster(&[healthy(1), healthy(2), healthy(3)]);
+        let cov = crate::registry::coverage(&snap, &Selection::default());
+        for id in ["version-skew", "no-leader", "db-near-quota", "split-brain", "alarm-active"] {
+            assert!(cov.ran(id), "{id} skipped: {cov:?}");
+        }
     }
 
     #[test]

@@ -1,88 +1,106 @@
 //! Tables for people: the member table, then findings worst first (each ending with where to
-//! read more), then what could not be read, then the plan. kubectl-style borderless columns.
+//! read more), then what could not be read, then the plan, then one summary line.
+//! kubectl-style borderless columns (`columns.rs`): nothing wraps when piped.
 
-use comfy_table::{ContentArrangement, Table, presets};
 use etcd_doctor_checks::evidence::MemberState;
 use etcd_doctor_checks::registry::CheckInfo;
 use etcd_doctor_checks::report::MemberRow;
 use etcd_doctor_checks::{quorum::Quorum, report::Report};
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
-    // Piped or in CI there is no terminal to measure: wrap at $COLUMNS, else 160, so a long
-    // finding does not become one 500-character line.
-    if t.width().is_none() {
-        let cols = std::env::var("COLUMNS").ok().and_then(|c| c.parse::<u16>().ok()).filter(|c| *c >= 60);
-        t.set_width(cols.unwrap_or(160));
-    }
-    t
-}
+use super::columns::{Column, Layout, Table, para};
 
 /// The whole report.
-pub fn report(r: &Report) -> String {
-    let mut out = members(r);
-    if let Some(l) = &r.local {
-        out.push_str(&local(l));
+pub fn report(r: &Report, l: &Layout) -> String {
+    let mut out = members_titled(r, l);
+    if let Some(local_node) = &r.local {
+        out.push_str(&local(local_node, l));
     }
     out.push('\n');
     if r.findings.is_empty() {
         out.push_str("FINDINGS: none\n");
     } else {
         out.push_str("FINDINGS\n");
-        let mut t = table(&["SEVERITY", "CHECK", "SUBJECT", "DETAILS"]);
+        let mut t = Table::new(vec![
+            Column::token("SEVERITY"),
+            Column::token("CHECK"),
+            Column::text("SUBJECT"),
+            Column::text("DETAILS"),
+        ]);
         for f in &r.findings {
-            t.add_row(vec![
+            t.row(vec![
                 f.severity.as_str().to_uppercase(),
                 f.check.clone(),
                 f.subject.clone(),
                 format!("{}\nmore: kubectl etcd-doctor explain {}", f.message, f.check),
             ]);
         }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        out.push_str(&t.render(l));
     }
     if let Some(c) = &r.certificates {
-        out.push_str(&certificates(r, c));
+        out.push_str(&certificates(r, c, l));
     }
     if !r.gaps.is_empty() {
         out.push_str("\nCOULD NOT READ\n");
         for g in &r.gaps {
-            out.push_str(&format!("  {}: {}\n", g.source, g.reason));
+            out.push_str(&para(&format!("{}: {}", g.source, g.reason), l, 2, 2));
         }
     }
     if !r.alarms.is_empty() {
         out.push_str("\nALARMS\n");
         for a in &r.alarms {
-            out.push_str(&format!("  {} on member {}\n", a.alarm, a.member_id));
+            out.push_str(&para(&format!("{} on member {}", a.alarm, a.member_id), l, 2, 2));
         }
     }
     if let Some(ready) = r.upgrade_ready {
         let bad = r.findings.iter().filter(|f| f.severity != etcd_doctor_checks::finding::Severity::Info).count();
-        out.push_str(&if ready {
-            "\nUPGRADE: ready (no finding worse than info)\n".to_string()
-        } else {
-            format!("\nUPGRADE: blocked by {bad} finding(s) above; fix them first\n")
-        });
+        out.push('\n');
+        out.push_str(&para(
+            &if ready {
+                "UPGRADE: ready (no finding worse than info)".to_string()
+            } else {
+                format!("UPGRADE: blocked by {bad} finding(s) above; fix them first")
+            },
+            l,
+            0,
+            2,
+        ));
     }
     out.push_str("\nPLAN\n");
     if r.plan.steps.is_empty() {
         out.push_str("  nothing to do automatically\n");
     } else {
         for s in &r.plan.steps {
-            let how = if s.automatic { "automatic" } else { "manual" };
-            out.push_str(&format!("  {}. [{how}] {}\n", s.n, s.description));
-            for c in &s.commands {
-                out.push_str(&format!("       {c}\n"));
-            }
+            out.push_str(&step(s.n, s.automatic, &s.description, &s.commands, l));
         }
+    }
+    if let Some(s) = &r.summary {
+        out.push('\n');
+        out.push_str(&para(&s.line, l, 0, 2));
+    }
+    out
+}
+
+/// A plan step: its description wrapped on a terminal; its commands never (they are copied
+/// and pasted whole).
+fn step(n: usize, automatic: bool, description: &str, commands: &[String], l: &Layout) -> String {
+    let how = if automatic { "automatic" } else { "manual" };
+    let mut out = para(&format!("{n}. [{how}] {description}"), l, 2, 5);
+    for c in commands {
+        out.push_str(&format!("       {c}\n"));
     }
     out
 }
 
 /// The certificates seen: one row per member URL and per file, leaf certificates only.
-fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
-    let mut t = table(&["WHERE", "SUBJECT", "ISSUER", "NOT AFTER", "SIGNED BY TRUSTED CA", "HANDSHAKE"]);
+fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs, layout: &Layout) -> String {
+    let mut t = Table::new(vec![
+        Column::text("WHERE"),
+        Column::text("SUBJECT"),
+        Column::text("ISSUER").optional(1),
+        Column::token("NOT AFTER"),
+        Column::list("SIGNED BY TRUSTED CA"),
+        Column::text("HANDSHAKE"),
+    ]);
     let date = |t: time::OffsetDateTime| t.date().to_string();
     // Only the CA each certificate must chain to: the clients' for a server certificate, the
     // peer CA for a peer certificate, the one etcd trusts for clients for a client certificate.
@@ -110,7 +128,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
             etcd_doctor_checks::cert::CertRole::Peer
         };
         match p.chain.first() {
-            Some(l) => t.add_row(vec![
+            Some(l) => t.row(vec![
                 format!("{name} {}", p.url),
                 l.subject.clone(),
                 l.issuer.clone(),
@@ -118,7 +136,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
                 trusted(l, std::slice::from_ref(&role)),
                 hs,
             ]),
-            None => t.add_row(vec![format!("{name} {}", p.url), "-".into(), "-".into(), "-".into(), "-".into(), hs]),
+            None => t.row(vec![format!("{name} {}", p.url), "-".into(), "-".into(), "-".into(), "-".into(), hs]),
         };
     }
     for f in &c.files {
@@ -127,7 +145,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
             (Some(l), None) => {
                 let trust =
                     if f.roles.iter().all(|r| r.is_ca()) { "(CA)".to_string() } else { trusted(l, f.roles.as_slice()) };
-                t.add_row(vec![
+                t.row(vec![
                     format!("{} [{roles}]", f.path),
                     l.subject.clone(),
                     l.issuer.clone(),
@@ -136,7 +154,7 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
                     "-".into(),
                 ])
             }
-            _ => t.add_row(vec![
+            _ => t.row(vec![
                 format!("{} [{roles}]", f.path),
                 "unreadable".into(),
                 "-".into(),
@@ -146,49 +164,64 @@ fn certificates(r: &Report, c: &etcd_doctor_checks::cert::Certs) -> String {
             ]),
         };
     }
-    format!("\nCERTIFICATES\n{t}\n")
+    format!("\nCERTIFICATES\n{}", t.render(layout))
 }
 
 /// A plan file for people.
-pub fn plan_file(doc: &etcd_doctor_checks::plan_file::PlanFile) -> String {
+pub fn plan_file(doc: &etcd_doctor_checks::plan_file::PlanFile, l: &Layout) -> String {
     let mut out = format!("PLAN ({} member(s), {})\n", doc.state.len(), doc.fingerprint);
     if doc.steps.is_empty() {
         out.push_str("  nothing to do\n");
     }
     for s in &doc.steps {
-        let how = if s.automatic { "automatic" } else { "manual" };
-        out.push_str(&format!("  {}. [{how}] {}\n", s.n, s.description));
-        for c in &s.commands {
-            out.push_str(&format!("       {c}\n"));
-        }
+        out.push_str(&step(s.n, s.automatic, &s.description, &s.commands, l));
     }
     out.push_str("\nWrite it with -o yaml and apply it with: kubectl etcd-doctor apply -f plan.yaml\n");
     out
 }
 
-/// The member table with its quorum line.
-pub fn members(r: &Report) -> String {
-    let mut out = String::new();
+/// `members`: the member table; with `--no-headers` only its rows (for scripts).
+pub fn members(r: &Report, l: &Layout) -> String {
+    if l.no_headers { member_table(r, l) } else { members_titled(r, l) }
+}
+
+/// The member table under its title line (cluster id, quorum, distribution).
+fn members_titled(r: &Report, l: &Layout) -> String {
     let cluster = r.cluster_id.map(|c| format!("cluster {c}: ")).unwrap_or_default();
     let dist = r
         .distribution
         .and_then(|d| serde_json::to_value(d).ok())
         .and_then(|v| v.as_str().map(|s| format!(", {s}")))
         .unwrap_or_default();
-    out.push_str(&format!("MEMBERS ({cluster}{}{dist})\n", quorum_line(&r.quorum, &r.members)));
-    let with_node = r.members.iter().any(|m| m.node.is_some());
-    let mut header =
-        vec!["ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER", "STATE", "REACHABLE", "LEADER", "VERSION", "DB SIZE"];
-    if with_node {
-        header.push("NODE");
-    }
-    let mut t = table(&header);
-    for m in &r.members {
-        t.add_row(member_cells(m, with_node));
-    }
-    out.push_str(&t.to_string());
-    out.push('\n');
+    let mut out = para(&format!("MEMBERS ({cluster}{}{dist})", quorum_line(&r.quorum, &r.members)), l, 0, 2);
+    out.push_str(&member_table(r, l));
     out
+}
+
+/// The member table. On a terminal too narrow for every column the URLs give way first, then
+/// REACHABLE and LEARNER (the state says as much), then NODE; `-o wide` keeps them all.
+fn member_table(r: &Report, l: &Layout) -> String {
+    let with_node = r.members.iter().any(|m| m.node.is_some());
+    let mut cols = vec![
+        Column::token("ID"),
+        Column::token("NAME"),
+        Column::list("PEER URLS").optional(3),
+        Column::list("CLIENT URLS").optional(3),
+        Column::token("LEARNER").optional(2),
+        Column::token("STATE"),
+        Column::token("REACHABLE").optional(2),
+        Column::token("LEADER"),
+        Column::token("VERSION"),
+        Column::token("DB SIZE"),
+    ];
+    if with_node {
+        cols.push(Column::token("NODE").optional(1));
+    }
+    let mut t = Table::new(cols);
+    for m in &r.members {
+        t.row(member_cells(m, with_node));
+    }
+    t.render(l)
 }
 
 fn member_cells(m: &MemberRow, with_node: bool) -> Vec<String> {
@@ -266,12 +299,12 @@ pub fn quorum_line(q: &Quorum, members: &[MemberRow]) -> String {
 }
 
 /// The list of checks.
-pub fn checks(list: &[&CheckInfo]) -> String {
-    let mut t = table(&["ID", "SEVERITY", "TITLE"]);
+pub fn checks(list: &[&CheckInfo], l: &Layout) -> String {
+    let mut t = Table::new(vec![Column::token("ID"), Column::token("SEVERITY"), Column::text("TITLE")]);
     for c in list {
-        t.add_row(vec![c.id.to_string(), c.severity.as_str().to_string(), c.title.to_string()]);
+        t.row(vec![c.id.to_string(), c.severity.as_str().to_string(), c.title.to_string()]);
     }
-    format!("{t}\n")
+    t.render(l)
 }
 
 /// Sizes as etcdctl prints them (SI units).
@@ -287,24 +320,25 @@ pub fn human_bytes(n: i64) -> String {
 }
 
 /// The node-local facts: what this node is and, on a K3s/RKE2 etcd-only server, its join URL.
-fn local(l: &etcd_doctor_checks::node_local::LocalNode) -> String {
-    let mut out = format!("\nTHIS NODE: {} (from {})", l.distribution, l.source);
+fn local(l: &etcd_doctor_checks::node_local::LocalNode, layout: &Layout) -> String {
+    let mut head = format!("THIS NODE: {} (from {})", l.distribution, l.source);
     if let Some(m) = &l.member_name {
-        out.push_str(&format!(", member {m}"));
+        head.push_str(&format!(", member {m}"));
     }
     if l.etcd_only {
-        out.push_str(", etcd-only (API server disabled)");
+        head.push_str(", etcd-only (API server disabled)");
     }
-    out.push('\n');
+    let mut out = String::from("\n");
+    out.push_str(&para(&head, layout, 0, 2));
     if let Some(j) = &l.join {
-        out.push_str(&format!("  joins through {} ({} line {})", j.url, j.file, j.line));
+        let mut line = format!("joins through {} ({} line {})", j.url, j.file, j.line);
         if let Some(p) = &l.join_probe {
-            out.push_str(&format!(": GET /version -> {}", p.detail));
+            line.push_str(&format!(": GET /version -> {}", p.detail));
         }
-        out.push('\n');
+        out.push_str(&para(&line, layout, 2, 2));
     }
     for c in &l.candidates {
-        out.push_str(&format!("  could join through {}: GET /version -> {}\n", c.url, c.detail));
+        out.push_str(&para(&format!("could join through {}: GET /version -> {}", c.url, c.detail), layout, 2, 2));
     }
     out
 }

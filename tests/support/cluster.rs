@@ -1,7 +1,9 @@
-//! Real etcd clusters for tests: N `etcd` processes (Debian's etcd-server, or `ETCD_BIN`) with
-//! client and peer mTLS, each member on a loopback address of its own (127.A.B.n, standard
-//! ports), so tests run in parallel. Everything is killed and removed on drop, also when a test
-//! panics; a watchdog per process kills it if the test binary itself dies.
+//! Real etcd clusters for tests: N `etcd` processes (etcd 3.4 or 3.5, per cluster or per member:
+//! `support::versions`) with client and peer mTLS, each member on a loopback address of its own
+//! (127.A.B.n, standard ports), so tests run in parallel. Everything is killed and removed on
+//! drop, also when a test panics; a watchdog per process kills it if the test binary itself
+//! dies. Each member's current process id is in `<dir>/<name>.pid`, so a restart script (a
+//! binary swap, as an upgrade does) can replace the process and the harness still cleans up.
 
 use std::fs;
 use std::net::TcpListener;
@@ -14,21 +16,14 @@ use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, Mem
 use tempfile::TempDir;
 
 use super::pki::{Kind, Pki};
+#[allow(unused_imports)] // re-exported for the test files; not every one uses both
+pub use super::versions::{EtcdVersion, V3_4, V3_5};
 
 static NEXT_BLOCK: AtomicU32 = AtomicU32::new(1);
 
-/// The etcd binary: `ETCD_BIN`, else `etcd` on PATH. Panics with the install line if absent.
+/// The etcd 3.4 binary: `ETCD_BIN`, else `etcd` on PATH. Panics with the install line if absent.
 pub fn etcd_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ETCD_BIN") {
-        return PathBuf::from(p);
-    }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let p = dir.join("etcd");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("etcd not found: install it with `apt-get install -y etcd-server etcd-client` (or set ETCD_BIN)");
+    V3_4.etcd()
 }
 
 /// One member process.
@@ -50,13 +45,21 @@ pub struct MemberProc {
     pub data_dir: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// The etcd release it runs (or runs next time it starts).
+    pub version: EtcdVersion,
+    /// Holds the id of its current process (the harness's child, or what a restart script
+    /// started in its place).
+    pub pidfile: PathBuf,
     child: Option<Child>,
 }
 
 impl MemberProc {
-    /// The process id while it runs.
+    /// The process id while it runs: the pidfile's (a restart script may have replaced the
+    /// harness's child), else the child's.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        let child = self.child.as_ref().map(Child::id)?;
+        let file = fs::read_to_string(&self.pidfile).ok().and_then(|s| s.trim().parse().ok());
+        Some(file.unwrap_or(child))
     }
 }
 
@@ -107,9 +110,23 @@ pub struct Builder {
     etcd_args: Vec<String>,
     server_certs: Vec<(usize, CertSpec)>,
     unanswered_client_url: Vec<usize>,
+    version: EtcdVersion,
+    member_versions: Vec<(usize, EtcdVersion)>,
 }
 
 impl Builder {
+    /// Every member runs this etcd release (default 3.4).
+    pub fn version(mut self, v: EtcdVersion) -> Self {
+        self.version = v;
+        self
+    }
+
+    /// Member i runs this release instead (a mixed-version cluster, as mid-upgrade).
+    pub fn member_version(mut self, i: usize, v: EtcdVersion) -> Self {
+        self.member_versions.push((i, v));
+        self
+    }
+
     /// Member i advertises a client URL on a fresh address where nothing listens (a wrong
     /// `--advertise-client-urls`): it runs, but its advertised URL never answers.
     pub fn unanswered_client_url(mut self, i: usize) -> Self {
@@ -163,14 +180,21 @@ pub struct Cluster {
     /// Members whose client URL the harness cannot verify (their status is read elsewhere).
     unverifiable: Vec<usize>,
     foreign: Option<Pki>,
+    /// The release new members start on.
+    version: EtcdVersion,
     rt: tokio::runtime::Runtime,
     dir: TempDir,
 }
 
 impl Cluster {
-    /// A healthy n-member TLS cluster.
+    /// A healthy n-member TLS cluster on etcd 3.4.
     pub fn start(n: usize) -> Cluster {
         Self::builder().members(n).start()
+    }
+
+    /// A healthy n-member TLS cluster on this release.
+    pub fn start_on(v: EtcdVersion, n: usize) -> Cluster {
+        Self::builder().version(v).members(n).start()
     }
 
     /// Options.
@@ -181,6 +205,8 @@ impl Cluster {
             etcd_args: Vec::new(),
             server_certs: Vec::new(),
             unanswered_client_url: Vec::new(),
+            version: V3_4,
+            member_versions: Vec::new(),
         }
     }
 
@@ -198,7 +224,9 @@ impl Cluster {
             } else {
                 (format!("127.{}.{}.{}", block.0, block.1, i + 1), 2379, 2380)
             };
-            members.push(new_member(&dir, &pki, format!("m{i}"), ip, cport, pport));
+            let mut m = new_member(&dir, &pki, format!("m{i}"), ip, cport, pport);
+            m.version = b.member_versions.iter().rev().find(|(j, _)| *j == i).map_or(b.version, |(_, v)| *v);
+            members.push(m);
         }
         let initial = members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
         let mut c = Cluster {
@@ -212,6 +240,7 @@ impl Cluster {
             etcd_args: b.etcd_args.clone(),
             unverifiable: Vec::new(),
             foreign: None,
+            version: b.version,
             rt,
             dir,
         };
@@ -234,44 +263,119 @@ impl Cluster {
         c
     }
 
-    fn spawn(&mut self, i: usize, initial_cluster: &str, state: &str) {
-        let (ca, ck, token) = (self.pki.ca_path.clone(), self.pki.dir.clone(), self.token.clone());
-        let m = &mut self.members[i];
+    /// Member i's etcd flags.
+    fn member_args(&self, i: usize, initial_cluster: &str, state: &str) -> Vec<String> {
+        let (ca, ck, token) = (&self.pki.ca_path, &self.pki.dir, &self.token);
+        let m = &self.members[i];
         let cert = |s: &str| ck.join(format!("{}-{s}", m.name));
-        let log = fs::File::create(&m.log).expect("log file");
+        let mut args: Vec<String> = vec![
+            format!("--name={}", m.name),
+            format!("--data-dir={}", m.data_dir.display()),
+            format!("--listen-client-urls={}", m.client_url),
+            format!("--advertise-client-urls={}", m.advertised_client_url),
+            format!("--listen-peer-urls={}", m.peer_url),
+            format!("--initial-advertise-peer-urls={}", m.peer_url),
+            format!("--initial-cluster={initial_cluster}"),
+            format!("--initial-cluster-state={state}"),
+            format!("--initial-cluster-token={token}"),
+            format!("--cert-file={}", cert("server.crt").display()),
+            format!("--key-file={}", cert("server.key").display()),
+            "--client-cert-auth".into(),
+            format!("--trusted-ca-file={}", ca.display()),
+            format!("--peer-cert-file={}", cert("peer.crt").display()),
+            format!("--peer-key-file={}", cert("peer.key").display()),
+            "--peer-client-cert-auth".into(),
+            format!("--peer-trusted-ca-file={}", ca.display()),
+            "--heartbeat-interval=100".into(),
+            "--election-timeout=1000".into(),
+            "--logger=zap".into(),
+            "--log-outputs=stderr".into(),
+        ];
+        args.extend(self.etcd_args.iter().cloned());
+        args
+    }
+
+    fn spawn(&mut self, i: usize, initial_cluster: &str, state: &str) {
+        let args = self.member_args(i, initial_cluster, state);
+        let m = &mut self.members[i];
+        // Appended, so a log survives restarts (an upgrade's story is in one file).
+        let log = fs::OpenOptions::new().create(true).append(true).open(&m.log).expect("log file");
         let log2 = log.try_clone().expect("log file");
-        let child = Command::new(etcd_bin())
-            .args([
-                format!("--name={}", m.name),
-                format!("--data-dir={}", m.data_dir.display()),
-                format!("--listen-client-urls={}", m.client_url),
-                format!("--advertise-client-urls={}", m.advertised_client_url),
-                format!("--listen-peer-urls={}", m.peer_url),
-                format!("--initial-advertise-peer-urls={}", m.peer_url),
-                format!("--initial-cluster={initial_cluster}"),
-                format!("--initial-cluster-state={state}"),
-                format!("--initial-cluster-token={token}"),
-                format!("--cert-file={}", cert("server.crt").display()),
-                format!("--key-file={}", cert("server.key").display()),
-                "--client-cert-auth".into(),
-                format!("--trusted-ca-file={}", ca.display()),
-                format!("--peer-cert-file={}", cert("peer.crt").display()),
-                format!("--peer-key-file={}", cert("peer.key").display()),
-                "--peer-client-cert-auth".into(),
-                format!("--peer-trusted-ca-file={}", ca.display()),
-                "--heartbeat-interval=100".into(),
-                "--election-timeout=1000".into(),
-                "--logger=zap".into(),
-                "--log-outputs=stderr".into(),
-            ])
-            .args(&self.etcd_args)
+        let child = Command::new(m.version.etcd())
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .spawn()
             .expect("start etcd");
         watchdog(child.id());
+        fs::write(&m.pidfile, child.id().to_string()).expect("pidfile");
         m.child = Some(child);
+    }
+
+    /// Stops member i (SIGKILL) and starts it again on its data with release `v`, as an
+    /// upgrade (or downgrade) of one member does; waits until its client port listens.
+    pub fn restart_on(&mut self, i: usize, v: EtcdVersion) {
+        self.kill(i);
+        self.members[i].version = v;
+        let initial = self.members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+        self.spawn(i, &initial, "existing");
+        self.wait_listening(i, Duration::from_secs(20));
+    }
+
+    /// Writes `<dir>/restart-<name>.sh`: it stops member i's current process (SIGTERM, then
+    /// SIGKILL after 10 s), starts etcd release `v` on the member's data with its flags, and
+    /// records the new process in the member's pidfile (with a watchdog, as the harness's own
+    /// members have). With `start: false` it only stops the member (a node that does not come
+    /// back). Returns the script's path; `sh <path>` is a `--restart-command`.
+    pub fn restart_script(&mut self, i: usize, v: EtcdVersion, start: bool) -> PathBuf {
+        let initial = self.members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+        let args = self.member_args(i, &initial, "existing");
+        let m = &self.members[i];
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let cmd = std::iter::once(q(&v.etcd().display().to_string()))
+            .chain(args.iter().map(|a| q(a)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = format!(
+            "#!/bin/sh\n# Restart {name} on etcd {minor} (written by the test harness).\nset -eu\npidfile={pidfile}\n\
+             old=$(cat \"$pidfile\" 2>/dev/null || true)\n\
+             if [ -n \"$old\" ] && kill -0 \"$old\" 2>/dev/null; then\n\
+             \x20 kill -CONT \"$old\" 2>/dev/null || true; kill -TERM \"$old\" 2>/dev/null || true\n\
+             \x20 n=0\n\
+             \x20 # Gone, or a zombie of the test process (its ports are closed then).\n\
+             \x20 while [ -d /proc/$old ] && ! grep -q '^State:.*Z' /proc/$old/status 2>/dev/null; do\n\
+             \x20   n=$((n+1)); [ $n -lt 100 ] || {{ kill -9 \"$old\" 2>/dev/null || true; }}; sleep 0.1\n\
+             \x20 done\n\
+             fi\n",
+            name = m.name,
+            minor = v.minor(),
+            pidfile = q(&m.pidfile.display().to_string()),
+        );
+        if start {
+            let me = std::process::id();
+            script.push_str(&format!(
+                "{cmd} </dev/null >>{log} 2>&1 &\nnew=$!\necho $new > \"$pidfile\"\n\
+                 (while kill -0 {me} 2>/dev/null && kill -0 $new 2>/dev/null; do sleep 1; done; kill -9 $new 2>/dev/null) \
+                 </dev/null >/dev/null 2>&1 &\n",
+                log = q(&m.log.display().to_string()),
+            ));
+        }
+        let path = self.dir.path().join(format!("restart-{}.sh", m.name));
+        fs::write(&path, script).expect("restart script");
+        self.members[i].version = v;
+        path
+    }
+
+    /// Waits until member i's client port accepts connections.
+    pub fn wait_listening(&self, i: usize, limit: Duration) {
+        let m = &self.members[i];
+        let addr = format!("{}:{}", m.ip, m.client_url.rsplit(':').next().unwrap_or("2379"));
+        let deadline = Instant::now() + limit;
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "{} did not listen within {limit:?}:\n{}", m.name, tail(&m.log, 20));
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The foreign CA (made on first use).
@@ -321,18 +425,7 @@ impl Cluster {
         // Its data directory exists, so etcd ignores --initial-cluster on this restart.
         let initial = self.members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
         self.spawn(i, &initial, "new");
-        let addr =
-            format!("{}:{}", self.members[i].ip, self.members[i].client_url.rsplit(':').next().unwrap_or("2379"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen again:\n{}",
-                self.members[i].name,
-                tail(&self.members[i].log, 20)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_listening(i, Duration::from_secs(20));
     }
 
     /// Waits until every member in the member list has published its name (it started and
@@ -409,8 +502,13 @@ impl Cluster {
         ]
     }
 
-    /// SIGKILLs member i and waits for it.
+    /// SIGKILLs member i and waits for it (also a process a restart script put in its place).
     pub fn kill(&mut self, i: usize) {
+        let replaced = self.members[i].pid().filter(|p| Some(*p) != self.members[i].child.as_ref().map(Child::id));
+        if let Some(p) = replaced {
+            signal(p, "CONT");
+            signal(p, "KILL");
+        }
         if let Some(mut c) = self.members[i].child.take() {
             signal(c.id(), "CONT");
             let _ = c.kill();
@@ -493,7 +591,8 @@ impl Cluster {
     /// Returns its index; its peer URL is `members[i].peer_url`.
     pub fn prepare_member(&mut self, name: &str) -> usize {
         let ip = self.spare_address();
-        let m = new_member(&self.dir, &self.pki, name.to_string(), ip, 2379, 2380);
+        let mut m = new_member(&self.dir, &self.pki, name.to_string(), ip, 2379, 2380);
+        m.version = self.version;
         self.members.push(m);
         self.members.len() - 1
     }
@@ -592,6 +691,25 @@ impl Cluster {
     pub fn put_keys(&self, prefix: &str, n: usize) {
         let prefix = prefix.to_string();
         self.with_client(|mut c| async move {
+            // In transactions of 100 (etcd allows 128 operations in one): one raft round trip
+            // each, so a loaded machine does not turn 1,000 keys into 1,000 fsyncs per member.
+            let all: Vec<usize> = (0..n).collect();
+            for chunk in all.chunks(100) {
+                let ops: Vec<etcd_client::TxnOp> = chunk
+                    .iter()
+                    .map(|i| etcd_client::TxnOp::put(format!("{prefix}/{i:06}"), format!("value-{i}"), None))
+                    .collect();
+                c.txn(etcd_client::Txn::new().and_then(ops)).await?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("put keys: {e}"));
+    }
+
+    /// Writes n keys one request each: n raft entries, a log with a past (`put_keys` batches).
+    pub fn put_each(&self, prefix: &str, n: usize) {
+        let prefix = prefix.to_string();
+        self.with_client(|mut c| async move {
             for i in 0..n {
                 c.put(format!("{prefix}/{i:06}"), format!("value-{i}"), None).await?;
             }
@@ -660,6 +778,19 @@ impl Cluster {
                 r => return r,
             }
         }
+    }
+
+    /// The version member i's server reports in Status (`None` when it does not answer in 2 s).
+    pub fn server_version(&self, i: usize) -> Option<String> {
+        let ep = self.members[i].client_url.clone();
+        let opts = self.connect_options();
+        self.rt.block_on(async move {
+            let fut = async {
+                let mut c = Client::connect([ep], Some(opts)).await.ok()?;
+                c.status().await.ok().map(|s| s.version().to_string())
+            };
+            tokio::time::timeout(Duration::from_secs(2), fut).await.ok().flatten()
+        })
     }
 
     /// Runs `f` with a client of the running members, bounded at 15 s.
@@ -764,6 +895,8 @@ fn new_member(dir: &TempDir, pki: &Pki, name: String, ip: String, cport: u16, pp
         peer_url: format!("https://{ip}:{pport}"),
         data_dir: dir.path().join(format!("{name}.etcd")),
         log: dir.path().join(format!("{name}.log")),
+        pidfile: dir.path().join(format!("{name}.pid")),
+        version: V3_4,
         name,
         ip,
         id: 0,

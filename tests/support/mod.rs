@@ -5,9 +5,11 @@
 pub mod api_server;
 pub mod bin;
 pub mod cluster;
+pub mod https;
 pub mod pki;
 pub mod proxy;
 pub mod report;
+pub mod versions;
 
 #[allow(unused_imports)] // not every test file starts a cluster
 pub use cluster::Cluster;

@@ -14,6 +14,14 @@ declare_check! {
 }
 
 impl Check for AlarmActive {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        // Alarms are read from the statuses' errors (gather): without a status none could be seen.
+        if !snap.alarms.is_empty() {
+            return None;
+        }
+        super::no_status(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.alarms
             .iter()

@@ -20,6 +20,14 @@ declare_check! {
 }
 
 impl Check for ClientUrlUnreachable {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap).or_else(|| {
+            snap.members.iter().all(|m| m.probe.is_none()).then(|| {
+                "no client URL was probed (a bundle needs endpoint-status.json or endpoint-health.json)".to_string()
+            })
+        })
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = judge_all(snap);
         snap.members

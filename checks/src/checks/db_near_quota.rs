@@ -22,6 +22,10 @@ declare_check! {
 }
 
 impl Check for DbNearQuota {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_status(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

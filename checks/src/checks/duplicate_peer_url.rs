@@ -23,6 +23,10 @@ declare_check! {
 }
 
 impl Check for DuplicatePeerUrl {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = shared_peer_endpoints(snap);
         out.extend(shared_names(snap));

@@ -20,6 +20,10 @@ declare_check! {
 }
 
 impl Check for FragmentedDb {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_status_field(snap, |s| s.db_size_in_use.is_some(), "the database size in use")
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         snap.members
             .iter()

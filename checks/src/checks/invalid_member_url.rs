@@ -130,6 +130,10 @@ pub fn url_problems(raw: &str) -> Vec<UrlProblem> {
 }
 
 impl Check for InvalidMemberUrl {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
         for m in &snap.members {

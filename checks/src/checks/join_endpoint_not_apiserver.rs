@@ -31,6 +31,16 @@ const ARGS: [&str; 2] = ["k3s.io/node-args", "rke2.io/node-args"];
 const ENV: [&str; 2] = ["k3s.io/node-env", "rke2.io/node-env"];
 
 impl Check for JoinEndpointNotApiserver {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        use crate::distribution::Distribution;
+        // Only K3s and RKE2 etcd-only servers join through a URL; another distribution has none.
+        let other = crate::detect::distribution(snap)
+            .is_some_and(|(d, _)| !matches!(d, Distribution::K3s | Distribution::Rke2));
+        (!other && snap.nodes.is_none() && snap.local.is_none()).then(|| {
+            "no Kubernetes nodes and no node-local files were read: the K3s/RKE2 servers' join URLs are unknown (a bundle needs nodes.yaml; on a node use --local)".to_string()
+        })
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out: Vec<Finding> = local_finding(snap).into_iter().collect();
         out.extend(lone_etcd_only(snap));

@@ -19,6 +19,12 @@ declare_check! {
 }
 
 impl Check for LearnerPending {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        // Only a learner's own status tells how far it caught up; no learner, nothing to judge.
+        let silent = snap.members.iter().find(|m| m.is_learner && m.status().is_none())?;
+        Some(format!("learner {} did not answer a status request: how far it caught up is unknown", silent.label()))
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let leader_index = snap.leader().and_then(|l| snap.member(l)).and_then(|m| m.status()).map(|s| s.raft_index);
         snap.members

@@ -146,3 +146,33 @@ pub(crate) fn cert_subject(s: &Seen<'_>) -> String {
         (None, None) => format!("certificate {}", s.cert.subject),
     }
 }
+
+/// What a check that judges the member list lacks: no member list was read (`--local` with no
+/// etcd answering). `None` when there is one.
+pub(crate) fn no_member_list(snap: &Snapshot) -> Option<String> {
+    snap.members.is_empty().then(|| "no member list was read (no etcd endpoint answered)".to_string())
+}
+
+/// What a check that judges members' statuses lacks: no member list, or no member answered a
+/// status request. `None` when at least one status was read.
+pub(crate) fn no_status(snap: &Snapshot) -> Option<String> {
+    no_member_list(snap).or_else(|| {
+        snap.members
+            .iter()
+            .all(|m| m.status().is_none())
+            .then(|| "no member answered a status request (a bundle needs endpoint-status.json)".to_string())
+    })
+}
+
+/// What a check that judges one field of the statuses lacks: no status carried it (etcd
+/// before 3.4 reports neither the applied index nor the size in use).
+pub(crate) fn no_status_field(
+    snap: &Snapshot,
+    has: impl Fn(&crate::model::Status) -> bool,
+    what: &str,
+) -> Option<String> {
+    no_status(snap).or_else(|| {
+        (!snap.members.iter().filter_map(|m| m.status()).any(has))
+            .then(|| format!("no member status reported {what} (etcd 3.4 and later do)"))
+    })
+}

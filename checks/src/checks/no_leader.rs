@@ -26,6 +26,10 @@ declare_check! {
 }
 
 impl Check for NoLeader {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_status(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = judge_all(snap);
         let answered: Vec<_> = snap.members.iter().zip(&judged).filter(|(m, _)| m.status().is_some()).collect();

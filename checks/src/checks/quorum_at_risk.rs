@@ -21,6 +21,10 @@ declare_check! {
 }
 
 impl Check for QuorumAtRisk {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = judge_all(snap);
         let q = Quorum::of_judged(snap, &judged);

@@ -21,6 +21,10 @@ declare_check! {
 }
 
 impl Check for RaftLag {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_status_field(snap, |s| s.raft_applied_index.is_some(), "its raft applied index")
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let leader_index = snap.leader().and_then(|l| snap.member(l)).and_then(|m| m.status()).map(|s| s.raft_index);
         snap.members

@@ -35,6 +35,17 @@ declare_check! {
 }
 
 impl Check for RestartWave {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        // Process start times come only from the members' /metrics pages.
+        let started = snap.audit.metrics.values().filter(|x| x.process_start_time.is_some()).count();
+        if snap.audit.metrics.is_empty() {
+            return Some(
+                "no metrics were read (live runs read each member's /metrics; a bundle needs metrics/)".into(),
+            );
+        }
+        (started < 2).then(|| format!("process start times were read from {started} member(s); 2 are needed"))
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let window = snap.audit.restart_window_secs.unwrap_or(DEFAULT_WINDOW_SECS) as f64;
         let voters = snap.members.iter().filter(|m| !m.is_learner).count();

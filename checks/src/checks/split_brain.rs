@@ -15,6 +15,14 @@ declare_check! {
 }
 
 impl Check for SplitBrain {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        // Another cluster shows itself only in an answer: with none there is nothing to compare.
+        if !snap.other_clusters.is_empty() {
+            return None;
+        }
+        super::no_status(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mine = snap.cluster_id.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into());
         snap.other_clusters

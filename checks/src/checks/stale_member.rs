@@ -21,6 +21,10 @@ declare_check! {
 }
 
 impl Check for StaleMember {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let id = Self::INFO.id;
         let judged = judge_all(snap);

@@ -17,6 +17,10 @@ declare_check! {
 }
 
 impl Check for UnstartedMember {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_member_list(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let judged = crate::state::judge_all(snap);
         let q = Quorum::of_judged(snap, &judged);

@@ -15,6 +15,10 @@ declare_check! {
 }
 
 impl Check for VersionSkew {
+    fn missing_input(&self, snap: &Snapshot) -> Option<String> {
+        super::no_status(snap)
+    }
+
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let running: Vec<(String, String, (u64, u64, u64))> = snap
             .members
