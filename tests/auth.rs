@@ -52,10 +52,11 @@ fn applied(v: &Value) -> Vec<String> {
 #[test]
 fn fix_on_an_auth_enabled_cluster_needs_a_user_and_takes_it_as_etcdctl_does() {
     let mut c = Cluster::start(5);
+    // While every member is up: after a kill, an election may outlast the harness's timeout.
+    enable_auth(&c);
     c.kill_and_wipe(3);
     c.kill_and_wipe(4);
     let (d3, d4) = (c.member(3).id, c.member(4).id);
-    enable_auth(&c);
 
     // Reading needs no user: the diagnosis runs.
     let r = doctor().args(c.tool_args()).args(["-o", "json", "--dial-timeout", "5s"]).run();

@@ -205,8 +205,7 @@ fn a_dead_member_is_found_in_one_timeout_and_removed_through_the_pod(#[values(V3
 fn on_an_auth_enabled_cluster_the_pod_route_passes_the_user_to_etcdctl() {
     const PW: &str = "pod-Route-s3cret";
     let mut c = Cluster::start(3);
-    c.kill_and_wipe(2);
-    let dead = format!("{:x}", c.member(2).id);
+    // While every member is up: after a kill, an election may outlast the harness's timeout.
     c.with_client(|mut cl| async move {
         cl.user_add("root", PW, None).await?;
         cl.role_add("root").await?;
@@ -215,6 +214,8 @@ fn on_an_auth_enabled_cluster_the_pod_route_passes_the_user_to_etcdctl() {
         Ok(())
     })
     .expect("enable auth");
+    c.kill_and_wipe(2);
+    let dead = format!("{:x}", c.member(2).id);
     let d = tempfile::tempdir().expect("tempdir");
     let log: Log = Arc::default();
     let kc = api_server(&c, d.path(), log.clone());
