@@ -5,12 +5,11 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use etcd_doctor_checks::registry::{self, Selection};
 use etcd_doctor_checks::{model::Snapshot, plan, report::Report};
 use serde_json::json;
 
-use crate::cli::{BundleKind, Cli, Command, Global, Output, PlanKind};
+use crate::cli::{ApplyArgs, BundleKind, Command, FixArgs, Global, Invocation, Output, PlanKind, RemovalArgs};
 use crate::collect::gather::{Gathered, Mode, Route, find_exec, gather, runtime};
 use crate::exit;
 use crate::fix::executor::Executor;
@@ -25,7 +24,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         print(&crate::completion::complete(&words).render(descriptions))?;
         return Ok(exit::CLEAN);
     }
-    let cli = match Cli::try_parse_from(args) {
+    let inv = match Invocation::parse(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { exit::COULD_NOT_RUN } else { exit::CLEAN };
@@ -33,9 +32,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             return Ok(code);
         }
     };
-    let g = &cli.global;
-    match cli.command.unwrap_or(Command::Check) {
-        Command::Checks => list_checks(g),
+    match inv.command.clone() {
+        Command::Checks(c) => list_checks(&c.out),
         Command::Completion { shell } => {
             print(&crate::completion::script(shell))?;
             Ok(exit::CLEAN)
@@ -50,7 +48,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
         Command::Explain { id } => explain(&id),
-        Command::Members => {
+        Command::Members(c) => {
+            let g = &inv.resolve(&c.conn, &c.kube, &c.node, None, None, Some(&c.out))?;
             let snap = collect(g)?;
             let report = Report::build(&snap, Vec::new(), plan::Plan::default());
             let text = match g.output {
@@ -62,7 +61,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             print(&text)?;
             Ok(exit::CLEAN)
         }
-        Command::Check => {
+        Command::Check(c) => {
+            let g = &inv.resolve(&c.conn, &c.kube, &c.node, Some(&c.checks), Some(&c.fix), Some(&c.out))?;
             let (Gathered { snap, route }, mut report) =
                 diagnose_with(g, &Mode { degrade_local: !g.fix, ..Default::default() })?;
             if !g.fix {
@@ -75,18 +75,32 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             }
             fix_run(g, report, route)
         }
-        Command::Plan { what: Some(PlanKind::Upgrade { target_version }) } => plan_upgrade(g, &target_version),
-        Command::Plan { what } => {
+        Command::Plan(p) => {
+            let args = match &p.what {
+                None => &p.args,
+                Some(
+                    PlanKind::AddMember { args, .. }
+                    | PlanKind::Restart { args }
+                    | PlanKind::RemoveMember { args, .. }
+                    | PlanKind::Upgrade { args, .. },
+                ) => args,
+            };
+            let fix = FixArgs { fix: false, removal: args.removal.clone(), apply: defaults_apply()? };
+            let g =
+                &inv.resolve(&args.conn, &args.kube, &args.node, Some(&args.checks), Some(&fix), Some(&args.out))?;
+            if let Some(PlanKind::Upgrade { target_version, .. }) = &p.what {
+                return plan_upgrade(g, target_version);
+            }
             let (Gathered { snap, .. }, report) = diagnose(g)?;
-            let plan = match what {
-                Some(PlanKind::Upgrade { .. }) => unreachable!("matched above"),
+            let plan = match p.what {
+                Some(PlanKind::Upgrade { .. }) => unreachable!("returned above"),
                 None => report.plan.clone(),
-                Some(PlanKind::Restart) => etcd_doctor_checks::procedure::restart(&snap),
-                Some(PlanKind::RemoveMember { id }) => {
+                Some(PlanKind::Restart { .. }) => etcd_doctor_checks::procedure::restart(&snap),
+                Some(PlanKind::RemoveMember { id, .. }) => {
                     let ids = member_ids(&snap, std::slice::from_ref(&id))?;
                     plan::plan_with(&snap, &[], &ids)
                 }
-                Some(PlanKind::AddMember { name, peer_url }) => {
+                Some(PlanKind::AddMember { name, peer_url, .. }) => {
                     match etcd_doctor_checks::procedure::add_member(&snap, &name, &peer_url) {
                         Ok(p) => p,
                         Err(e @ etcd_doctor_checks::procedure::AddMemberError::AlreadyMember { .. }) => {
@@ -104,16 +118,22 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             print(&render_plan(&doc, g)?)?;
             Ok(exit::CLEAN)
         }
-        Command::Apply { file } => apply(g, &file),
-        Command::Audit { gate: true, .. } => audit_gate(g),
-        Command::Audit { pre_upgrade, target_version, .. } => {
+        Command::Apply(a) => {
+            let fix =
+                FixArgs { fix: false, removal: RemovalArgs { remove_member: Vec::new() }, apply: a.apply.clone() };
+            let g = &inv.resolve(&a.conn, &a.kube, &a.node, None, Some(&fix), Some(&a.out))?;
+            apply(g, &a.file)
+        }
+        Command::Audit(a) => {
+            let g = &inv.resolve(&a.conn, &a.kube, &a.node, Some(&a.checks), None, Some(&a.out))?;
+            if a.gate {
+                return audit_gate(g);
+            }
+            let (pre_upgrade, target_version) = (a.pre_upgrade, a.target_version);
             // An etcd, Kubernetes, K3s or RKE2 version; which etcd it means is decided with the
             // distribution the snapshot shows (the checks name how).
             if let Some(v) = &target_version {
                 etcd_doctor_checks::upgrade::resolve(v, None)?;
-            }
-            if g.fix {
-                bail!("audit only reports; run `kubectl etcd-doctor --fix` to apply the plan");
             }
             let mode = Mode { hashes: true, target_version, degrade_local: true };
             let (Gathered { snap, .. }, mut report) = diagnose_with(g, &mode)?;
@@ -124,10 +144,11 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             print(&render_report(&report, g)?)?;
             Ok(code)
         }
-        Command::Bundle { what: BundleKind::Collect { dir } } => {
-            if g.bundle.is_some() {
+        Command::Bundle { what: BundleKind::Collect { dir, conn, kube, node } } => {
+            if conn.bundle.is_some() {
                 bail!("bundle collect reads a live cluster; --bundle is already a bundle");
             }
+            let g = &inv.resolve(&conn, &kube, &node, None, None, None)?;
             let snap = collect(g)?;
             let root = g.local.then_some(g.root.as_path());
             let files = crate::collect::bundle_write::write(&snap, &dir, root)?;
@@ -135,6 +156,11 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
             Ok(exit::CLEAN)
         }
     }
+}
+
+/// `apply`'s and `plan`'s defaults for the flags they do not take.
+fn defaults_apply() -> Result<ApplyArgs> {
+    crate::cli::defaults::<ApplyArgs>()
 }
 
 /// `--local` when no etcd endpoint answered: the report of the node's files was printed; a
@@ -250,9 +276,9 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
                 timeout: g.dial_timeout + g.command_timeout,
             };
             let exec = rt.block_on(async {
-                let (client, _) =
+                let (client, server) =
                     crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
-                find_exec(g, client).await
+                find_exec(g, client, &server).await
             })?;
             run_on(&exec)
         }
@@ -486,9 +512,9 @@ fn audit_gate(g: &Global) -> Result<i32> {
                 timeout: g.dial_timeout + g.command_timeout,
             };
             let exec = rt.block_on(async {
-                let (client, _) =
+                let (client, server) =
                     crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
-                find_exec(g, client).await
+                find_exec(g, client, &server).await
             })?;
             exec.gate(&rt, &want)?
         }
@@ -541,16 +567,19 @@ fn collect(g: &Global) -> Result<Snapshot> {
     gather(g, &Mode::default()).map(|x| x.snap)
 }
 
-fn list_checks(g: &Global) -> Result<i32> {
+fn list_checks(out: &crate::cli::OutputArgs) -> Result<i32> {
     let infos: Vec<_> = registry::ALL.iter().map(|c| c.info()).collect();
-    let text = match g.output {
-        Output::Table | Output::Wide => render::table::checks(&infos, &layout(g)),
+    let output = out.output;
+    let text = match output {
+        Output::Table | Output::Wide => {
+            render::table::checks(&infos, &render::columns::Layout::stdout(output == Output::Wide, out.no_headers))
+        }
         Output::Json | Output::Yaml => {
             let doc: Vec<_> = infos
                 .iter()
                 .map(|c| json!({"id": c.id, "severity": c.severity, "title": c.title, "since": c.since}))
                 .collect();
-            if g.output == Output::Json { render::json::render(&doc)? } else { render::yaml::render(&doc)? }
+            if output == Output::Json { render::json::render(&doc)? } else { render::yaml::render(&doc)? }
         }
         Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml here"),
     };

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+/// The units every duration flag accepts, for error messages.
+const UNITS: &str = "units: ns, us, ms, s, m, h, d";
+
 /// Parses a Go duration string. Like Go's `time.ParseDuration`, a number needs a unit (`2` is
 /// refused: seconds or milliseconds?); only `0` stands alone.
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let bad = || format!("invalid duration {s:?}: use Go syntax such as 2s, 500ms or 1m30s");
+    let bad = || format!("invalid duration {s:?}: use Go syntax such as 2s, 500ms or 1m30s ({UNITS})");
     if t.is_empty() {
         return Err(bad());
     }
@@ -15,7 +18,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     if t.parse::<f64>().is_ok() {
-        return Err(format!("invalid duration {s:?}: a unit is needed, e.g. {t}s or {t}ms"));
+        return Err(format!("invalid duration {s:?}: a unit is needed, e.g. {t}s, {t}m or {t}d ({UNITS})"));
     }
     let mut total = 0f64;
     let mut rest = t;
@@ -81,6 +84,9 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         assert!(parse("3").is_err_and(|e| e.contains("3s")));
+        // `--expiry-warning 45` once meant 45 seconds; now it is refused, naming the units.
+        assert!(parse("45").is_err_and(|e| e.contains("45d") && e.contains("units: ns, us, ms, s, m, h, d")));
+        assert!(parse("2x").is_err_and(|e| e.contains("units:")));
     }
 
     #[test]

@@ -28,9 +28,99 @@ pub fn etcd_error_line(err: &etcd_client::Error) -> String {
     match err {
         etcd_client::Error::GRpcStatus(s) => {
             let line = join_parts(vec![s.message().to_string()], std::error::Error::source(s));
-            if line.is_empty() { format!("{:?}", s.code()) } else { line }
+            let line = if line.is_empty() { format!("{:?}", s.code()) } else { line };
+            format!("{line}{}", auth_hint(&line))
         }
         etcd_client::Error::TransportError(t) => error_line(t),
         other => other.to_string(),
+    }
+}
+
+/// What to pass next when etcd refused for want of a user: empty when the line is not about
+/// auth. etcd names the user from the client certificate's CN when no token is sent, so an
+/// auth-enabled cluster says "user name not found" (or "is empty") to a client without --user.
+pub fn auth_hint(line: &str) -> &'static str {
+    let l = line.to_ascii_lowercase();
+    if l.contains("invalid user id or password") || l.contains("authentication failed") {
+        " (etcd has authentication enabled and refused this user: check --user and --password, or ETCDCTL_USER and ETCDCTL_PASSWORD)"
+    } else if ["user name not found", "user name is empty", "authentication is required", "invalid auth token"]
+        .iter()
+        .any(|k| l.contains(k))
+    {
+        " (etcd has authentication enabled: pass --user NAME:PASSWORD, or --user NAME --password PASSWORD, or set ETCDCTL_USER and ETCDCTL_PASSWORD)"
+    } else if l.contains("permission denied") {
+        " (etcd has authentication enabled and this user lacks the permission: pass --user with a user that has the root role)"
+    } else {
+        ""
+    }
+}
+
+/// What to do about a failed connection to `url`, from its error line: the wrong scheme for
+/// the port, a client certificate the server wants, a learner that answers no member list.
+/// Empty when nothing better than the line itself is known. `client_cert` says whether
+/// --cert/--key were given.
+pub fn connect_hint(url: &str, line: &str, client_cert: bool) -> &'static str {
+    let l = line.to_ascii_lowercase();
+    let https = url.to_ascii_lowercase().starts_with("https://");
+    if l.contains("not supported for learner") {
+        " (this endpoint is a learner, which answers no member list: pass a voter's endpoint, or several)"
+    } else if https
+        && (l.contains("invalidcontenttype") || l.contains("corrupt message") || l.contains("wrong version"))
+    {
+        " (the endpoint does not speak TLS: use http://)"
+    } else if https && l.contains("handshake eof") {
+        // etcd's plaintext listener hangs up on a ClientHello without a word.
+        " (the endpoint hung up on the TLS handshake, as a plaintext port does: it most likely does not speak TLS: use http://)"
+    } else if !https
+        // A TLS listener hangs up on HTTP/2's preface: the write breaks or the read ends.
+        && (l.contains("broken pipe")
+            || l.contains("connection closed")
+            || l.contains("connection reset")
+            || l.contains("frame with invalid size")
+            || l.contains("h2 protocol error")
+            || l.contains("http2 error"))
+    {
+        " (the endpoint speaks TLS: use https://, with --cacert)"
+    } else if https
+        && !client_cert
+        // TLS 1.3 finishes the client's side of the handshake before the server checks for a
+        // certificate: the refusal arrives as a closed connection on the first request.
+        && (l.contains("connection closed")
+            || l.contains("broken pipe")
+            || l.contains("stream closed")
+            || l.contains("certificaterequired")
+            || l.contains("certificate required")
+            || l.contains("badcertificate"))
+    {
+        " (the server wants a client certificate: pass --cert and --key, or run with --local on an etcd node)"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_say_what_to_pass() {
+        assert!(auth_hint("etcdserver: user name not found").contains("--user"));
+        assert!(auth_hint("etcdserver: authentication failed, invalid user ID or password").contains("check --user"));
+        assert_eq!(auth_hint("etcdserver: member not found"), "");
+        assert!(connect_hint("http://a:2379", "error trying to connect: broken pipe", false).contains("https://"));
+        assert!(
+            connect_hint("https://a:2379", "received corrupt message of type InvalidContentType", true)
+                .contains("use http://")
+        );
+        assert!(connect_hint("https://a:2379", "tls handshake eof", true).contains("use http://"));
+        assert!(connect_hint("http://a:2379", "operation was canceled: connection closed", false).contains("https://"));
+        assert!(connect_hint("https://a:2379", "operation was canceled: connection closed", false).contains("--cert"));
+        assert_eq!(connect_hint("https://a:2379", "operation was canceled: connection closed", true), "");
+        assert!(
+            connect_hint("https://a:2379", "connection error: stream closed because of a broken pipe", false)
+                .contains("client certificate")
+        );
+        assert!(connect_hint("http://a:2379", "etcdserver: rpc not supported for learner", true).contains("voter"));
+        assert_eq!(connect_hint("http://a:2379", "connection refused", false), "");
     }
 }

@@ -375,3 +375,69 @@ fn the_table_header_says_quorum_lost_only_when_proven() {
     let h = header("healthy-3");
     assert!(h.contains("3 voters, quorum 2, 3 healthy, tolerates 1 failure"), "{h}");
 }
+
+fn help(args: &[&str]) -> String {
+    let out = doctor().args(args).env("COLUMNS", "100").output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn help_is_grouped_by_heading_with_each_variable_once_and_first_run_examples() {
+    let h = help(&["-h"]);
+    for heading in ["Connection:", "Kubernetes:", "On a node:", "Checks:", "Fix:", "Output:"] {
+        assert!(h.lines().any(|l| l == heading), "no {heading} heading:\n{h}");
+    }
+    for var in
+        ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT]", "ETCDCTL_KEY", "ETCDCTL_USER", "ETCDCTL_PASSWORD"]
+    {
+        assert_eq!(h.matches(var).count(), 1, "{var} shown other than once:\n{h}");
+    }
+    for start in ["  kubectl etcd-doctor  ", "sudo kubectl etcd-doctor --local", "kubectl etcd-doctor --bundle DIR"] {
+        assert!(h.contains(start), "no first-run example {start:?}:\n{h}");
+    }
+}
+
+#[test]
+fn subcommands_show_only_the_flags_they_use() {
+    let explain = help(&["explain", "-h"]);
+    assert!(explain.lines().count() <= 15, "explain -h is {} lines:\n{explain}", explain.lines().count());
+    let completion = help(&["completion", "-h"]);
+    assert!(completion.lines().count() <= 25 && !completion.contains("--endpoints"), "{completion}");
+    let members = help(&["members", "-h"]);
+    assert!(members.contains("--endpoints") && members.contains("--local"), "{members}");
+    for absent in ["--fix", "--skip", "--remove-member", "--expiry-warning"] {
+        assert!(!members.contains(absent), "members -h shows {absent}:\n{members}");
+    }
+    let apply = help(&["apply", "-h"]);
+    let flag = |text: &str, f: &str| text.lines().any(|l| l.trim_start().starts_with(f));
+    assert!(flag(&apply, "-y, --yes") && !flag(&apply, "--fix") && !flag(&apply, "--checks"), "{apply}");
+    let checks = help(&["checks", "-h"]);
+    assert!(checks.contains("--output") && !checks.contains("--endpoints"), "{checks}");
+    // A flag a subcommand does not take is an error, not silently ignored.
+    doctor().args(["members", "--fix"]).assert().code(3).stderr(predicate::str::contains("--fix"));
+}
+
+#[test]
+fn flags_work_before_and_after_the_subcommand() {
+    let b = bundle("healthy-3");
+    let b = b.to_str().expect("utf-8 path");
+    for args in [
+        vec!["--bundle", b, "members", "-o", "json"],
+        vec!["members", "--bundle", b, "-o", "json"],
+        vec!["-o", "json", "--bundle", b, "members"],
+        vec!["--bundle", b, "-o", "json", "plan"],
+        vec!["plan", "--bundle", b, "-o", "json"],
+        vec!["--bundle", b, "-o", "json", "plan", "restart"],
+        vec!["--bundle", b, "plan", "-o", "json", "restart"],
+        vec!["--bundle", b, "-o", "json", "check"],
+        vec!["--bundle", b, "-o", "json", "audit", "--pre-upgrade"],
+        vec!["--bundle", b, "-o", "json"],
+    ] {
+        let out = doctor().args(&args).output().expect("run");
+        assert!(out.status.code().is_some_and(|c| c < 3), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(v["apiVersion"], "etcd-doctor/v1", "{args:?}: {v}");
+        assert!(v["kind"] == "Plan" || v["source"] == "bundle", "{args:?}: {v}");
+    }
+}

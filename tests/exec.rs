@@ -200,3 +200,34 @@ fn a_dead_member_is_found_in_one_timeout_and_removed_through_the_pod(#[values(V3
     assert_eq!(left.len(), 2);
     assert!(!left.contains(&dead));
 }
+
+#[test]
+fn on_an_auth_enabled_cluster_the_pod_route_passes_the_user_to_etcdctl() {
+    const PW: &str = "pod-Route-s3cret";
+    let mut c = Cluster::start(3);
+    // While every member is up: after a kill, an election may outlast the harness's timeout.
+    c.with_client(|mut cl| async move {
+        cl.user_add("root", PW, None).await?;
+        cl.role_add("root").await?;
+        cl.user_grant_role("root", "root").await?;
+        cl.auth_enable().await?;
+        Ok(())
+    })
+    .expect("enable auth");
+    c.kill_and_wipe(2);
+    let dead = format!("{:x}", c.member(2).id);
+    let d = tempfile::tempdir().expect("tempdir");
+    let log: Log = Arc::default();
+    let kc = api_server(&c, d.path(), log.clone());
+    // Without a user etcdctl's removal is refused, and the tool says to pass --user.
+    let (code, v, err, _) = run(&kc, &["--fix", "--yes", "--remove-member", &dead]);
+    assert_eq!(code, 4, "{err}\n{v}");
+    assert!(format!("{v}{err}").contains("pass --user"), "{err}\n{v}");
+    assert_eq!(c.member_list().len(), 3);
+    let (code, v, err, _) = run(&kc, &["--fix", "--yes", "--remove-member", &dead, "--user", &format!("root:{PW}")]);
+    assert_eq!(v["applied"][0]["result"], "done", "{code} {err}\n{v}");
+    assert!(!format!("{v}{err}").contains(PW), "the password was printed");
+    let ran = log.lock().expect("log").clone();
+    assert!(ran.iter().any(|a| a.contains(&"--user=root".to_string()) && a.contains(&"remove".to_string())), "{ran:?}");
+    assert_eq!(c.member_list().len(), 2);
+}

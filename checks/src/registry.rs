@@ -145,6 +145,40 @@ impl Selection {
     }
 }
 
+/// The known id a mistyped one most likely meant: a prefix or part of one (`stale`), else the
+/// closest by edit distance (`stale-memebr`, `quorum-at-rsk`), within a third of its length.
+fn suggest(id: &str) -> Option<&'static str> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.is_empty() {
+        return None;
+    }
+    let known: Vec<&'static str> = ALL.iter().map(|c| c.info().id).collect();
+    if let Some(k) = known.iter().find(|k| k.contains(id.as_str()) || id.contains(**k)) {
+        return Some(k);
+    }
+    known
+        .into_iter()
+        .map(|k| (edit_distance(&id, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(id.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (ids are short: a two-row table is plenty).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 fn validate(id: &str) -> Result<(), SelectionError> {
     if find(id).is_some() {
         return Ok(());
@@ -152,12 +186,7 @@ fn validate(id: &str) -> Result<(), SelectionError> {
     if let Some((_, why)) = RETIRED.iter().find(|(r, _)| *r == id) {
         return Err(SelectionError::Retired { id: id.to_string(), why: why.to_string() });
     }
-    let hint = ALL
-        .iter()
-        .map(|c| c.info().id)
-        .find(|known| known.contains(id) || id.contains(known))
-        .map(|k| format!(", did you mean {k:?}?"))
-        .unwrap_or_default();
+    let hint = suggest(id).map(|k| format!(", did you mean {k:?}?")).unwrap_or_default();
     Err(SelectionError::Unknown { id: id.to_string(), hint })
 }
 
@@ -239,6 +268,19 @@ mod tests {
     fn selection_rejects_unknown_ids_with_a_hint() {
         let err = Selection::new(&["stale".to_string()], &[]).err();
         assert!(matches!(&err, Some(SelectionError::Unknown { hint, .. }) if hint.contains("stale-member")), "{err:?}");
+        // Typos are matched by edit distance; something unlike any id gets no guess.
+        for (typo, meant) in
+            [("stale-memebr", "stale-member"), ("quorum-at-rsk", "quorum-at-risk"), ("Stale", "stale-member")]
+        {
+            let err = Selection::new(&[typo.to_string()], &[]).err();
+            assert!(
+                matches!(&err, Some(SelectionError::Unknown { hint, .. }) if hint.contains(meant)),
+                "{typo}: {err:?}"
+            );
+        }
+        let err = Selection::new(&["zzzzzzzzzzzzzz".to_string()], &[]).err();
+        assert!(matches!(&err, Some(SelectionError::Unknown { hint, .. }) if hint.is_empty()), "{err:?}");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
         let sel = Selection::new(&[], &["stale-member".to_string()]).ok();
         assert!(sel.is_some_and(|s| !s.includes("stale-member") && s.includes("unstarted-member")));
     }

@@ -384,6 +384,11 @@ fn no_endpoint_answered(t: &Target, answers: &[Answer]) -> String {
              or raise the timeouts",
             t.dial, t.command
         ));
+    } else if all.contains("onnection refused") {
+        msg.push_str(
+            "\nNothing listens there: check the addresses and the port (etcd's client port is usually 2379), \
+             or run `sudo kubectl etcd-doctor --local` on an etcd node",
+        );
     }
     msg
 }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use super::certs::{CertSet, FileSpec};
 use super::kube::KubeTarget;
 use super::local::Local;
-use super::tls::{PATH_HINT, TlsFiles};
+use super::tls::TlsFiles;
 use super::tls_probe::ProbeTls;
 use super::{audit_facts, bundle, certs, etcd, join_probe, kube, local};
 use crate::cli::Global;
@@ -207,12 +207,9 @@ async fn through_pod(g: &Global, kube: Option<&KubeTarget>) -> Result<(KubeRead,
         return Err(target(g, None).err().unwrap_or_else(|| anyhow!("no etcd endpoint given")));
     };
     let (client, server) = kube::client(k).await.map_err(|gap| {
-        anyhow!(
-            "no etcd endpoint given, and the Kubernetes API cannot be asked to reach etcd: {}. Pass --endpoints, --cacert, --cert and --key ({PATH_HINT})",
-            gap.reason
-        )
+        anyhow!("no etcd endpoint given, and the Kubernetes API cannot be asked to reach etcd: {}. {NEXT}", gap.reason)
     })?;
-    let exec = find_exec(g, client.clone()).await?;
+    let exec = find_exec(g, client.clone(), &server).await?;
     let _shown = crate::progress::Progress::start(&format!("asking etcd through pod kube-system/{}…", exec.pod));
     let (n, p, s) = tokio::join!(
         kube::nodes_with(client.clone(), &server, k.timeout),
@@ -231,18 +228,24 @@ async fn through_pod(g: &Global, kube: Option<&KubeTarget>) -> Result<(KubeRead,
     Ok((KubeRead { nodes: Some(n), pods: Some(p) }, s))
 }
 
+/// What to pass when neither an endpoint nor the Kubernetes API leads to etcd.
+const NEXT: &str = "Pass --endpoints https://<member IP>:2379 with --cacert, --cert and --key (kubeadm: \
+/etc/kubernetes/pki/etcd/{ca.crt,healthcheck-client.crt,healthcheck-client.key}), or run \
+`sudo kubectl etcd-doctor --local` on an etcd node; add --no-kube when the API is down";
+
 /// No endpoint, not on a node, and the API may be asked: etcd is reached through an etcd pod.
 fn exec_mode(g: &Global) -> bool {
     !g.local && !g.no_kube && g.endpoints.iter().all(|e| e.trim().is_empty())
 }
 
 /// The etcd pod to run etcdctl in, or an error that says what to pass instead.
-pub async fn find_exec(g: &Global, client: ::kube::Client) -> Result<ExecTarget> {
-    ExecTarget::find(client, g.dial_timeout, g.command_timeout).await.map_err(|why| {
-        anyhow!(
-            "no etcd endpoint given, and etcd cannot be reached through the Kubernetes API ({why}). Pass --endpoints, --cacert, --cert and --key ({PATH_HINT})"
-        )
-    })
+pub async fn find_exec(g: &Global, client: ::kube::Client, server: &str) -> Result<ExecTarget> {
+    ExecTarget::find(client, server, g.dial_timeout, g.command_timeout)
+        .await
+        .map(|t| t.with_user(g.user.clone()))
+        .map_err(|why| {
+            anyhow!("no etcd endpoint given, and etcd cannot be reached through the Kubernetes API ({why}). {NEXT}")
+        })
 }
 
 /// The gRPC target from the flags and what `--local` read.
@@ -293,7 +296,7 @@ fn target_and_certs(g: &Global, local: Option<&Local>) -> Result<(etcd::Target, 
         client_identity: cert.as_deref().zip(key.as_deref()).and_then(|(c, k)| pair(c, k)),
         peer_identity: local.and_then(|l| l.peer_pair.as_ref()).and_then(|(c, k)| pair(c, k)),
     };
-    let target = etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)?;
+    let target = etcd::Target::new(&endpoints, tls, g.dial_timeout, g.command_timeout)?.with_user(g.user.clone());
     Ok((target, CertInputs { files, probe, layout: local.and_then(|l| l.layout()) }))
 }
 

@@ -126,7 +126,15 @@ async fn config(t: &KubeTarget) -> Result<Config, String> {
         }
         None if t.context.is_some() => Config::from_kubeconfig(&opts).await.map_err(|e| format!("--context: {e}")),
         None => Config::infer().await.map_err(|e| {
-            format!("no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a pod ({e}); node checks could not decide")
+            // With nothing to read, the library's chain (three attempts) says no more than
+            // this line; a kubeconfig that exists but is broken is worth its one-line error.
+            let named = std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+                || std::env::var_os("HOME").is_some_and(|h| std::path::Path::new(&h).join(".kube/config").exists());
+            if named {
+                format!("cannot load the kubeconfig: {}", crate::errors::error_line(&e))
+            } else {
+                "no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a pod".to_string()
+            }
         }),
     }
 }

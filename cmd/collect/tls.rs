@@ -56,6 +56,7 @@ impl TlsFiles {
                         k.display()
                     )
                 })?;
+                keys_match(c, &cert_pem, k, &key_pem)?;
                 Some((cert_pem, key_pem))
             }
             (Some(c), None) => bail!("--cert {} was given without --key: pass both (or neither)", c.display()),
@@ -63,6 +64,11 @@ impl TlsFiles {
             (None, None) => None,
         };
         Ok(TlsFiles { ca, identity, ca_path: cacert.map(Path::to_path_buf) })
+    }
+
+    /// Whether a client certificate and key were given.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
     }
 
     /// Whether a CA was given (https endpoints need one: TLS verification is always on).
@@ -88,6 +94,24 @@ impl TlsFiles {
             o = o.identity(Identity::from_pem(c, k));
         }
         o
+    }
+}
+
+/// Refuses a --key that is not --cert's private key, naming both files: the TLS stack would
+/// only say "KeyMismatch" once a connection is tried. A key type whose public half rustls
+/// cannot derive is left to the handshake.
+fn keys_match(cert: &Path, cert_pem: &[u8], key: &Path, key_pem: &[u8]) -> Result<()> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem).filter_map(|c| c.ok()).collect();
+    let Ok(der) = PrivateKeyDer::from_pem_slice(key_pem) else { return Ok(()) };
+    let Ok(signing) = rustls::crypto::ring::sign::any_supported_type(&der) else { return Ok(()) };
+    match rustls::sign::CertifiedKey::new(chain, signing).keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => bail!(
+            "--key {} is not the private key of --cert {}: pass the key that was made with that certificate \
+             (on kubeadm, healthcheck-client.key goes with healthcheck-client.crt)",
+            key.display(),
+            cert.display()
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct ExecTarget {
     pub url: String,
     /// Bound on one exec (connection, etcdctl's own timeouts, output).
     pub timeout: Duration,
+    /// etcd auth (`--user`), passed to etcdctl as `--user` and `--password`.
+    user: Option<crate::cli::Credentials>,
 }
 
 /// Why the exec path is not possible, or how it failed.
@@ -47,13 +49,28 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 impl ExecTarget {
     /// Picks a running, ready etcd pod of kube-system (`component=etcd`) and reads its etcd
     /// flags for the certificate paths and the client URL.
-    pub async fn find(client: kube::Client, dial: Duration, command: Duration) -> Result<ExecTarget, Why> {
+    pub async fn find(
+        client: kube::Client,
+        server: &str,
+        dial: Duration,
+        command: Duration,
+    ) -> Result<ExecTarget, Why> {
         let api: Api<Pod> = Api::namespaced(client, "kube-system");
         let limit = dial + command;
         let list = tokio::time::timeout(limit * 2, api.list(&ListParams::default().labels("component=etcd")))
             .await
-            .map_err(|_| format!("the kube-system pod list did not answer within {:?}", limit * 2))?
-            .map_err(|e| format!("cannot list etcd pods: {}", crate::errors::error_line(&e)))?;
+            .map_err(|_| {
+                format!("the Kubernetes API at {server} did not answer the kube-system pod list within {:?}", limit * 2)
+            })?
+            .map_err(|e| match e {
+                kube::Error::Api(s) => {
+                    format!("the Kubernetes API at {server} refused to list etcd pods: {}", s.message)
+                }
+                e => format!(
+                    "the Kubernetes API at {server} (from the kubeconfig) did not answer: {}",
+                    crate::errors::error_line(&e)
+                ),
+            })?;
         let ready = |p: &Pod| {
             p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|c| c.iter().all(|c| c.ready))
         };
@@ -112,13 +129,25 @@ impl ExecTarget {
             format!("--dial-timeout={}", secs(dial)),
             format!("--command-timeout={}", secs(command)),
         ];
-        Ok(ExecTarget { api, pod: name, container: c.name.clone(), base, url, timeout: dial + command * 2 })
+        Ok(ExecTarget { api, pod: name, container: c.name.clone(), base, url, timeout: dial + command * 2, user: None })
+    }
+
+    /// Runs etcdctl as this etcd user (`--user`, `ETCDCTL_USER`). The exec API takes no
+    /// environment and etcd images have no shell, so the password rides in etcdctl's argv
+    /// (`--password`, so a colon in it is kept); it is never printed or logged here.
+    pub fn with_user(mut self, user: Option<crate::cli::Credentials>) -> Self {
+        self.user = user;
+        self
     }
 
     /// Runs etcdctl with `args` in the pod; its stdout, or what went wrong (stderr, status).
     async fn etcdctl(&self, endpoint: &str, args: &[&str]) -> Result<String, EtcdError> {
         let mut cmd = self.base.clone();
         cmd.push(format!("--endpoints={endpoint}"));
+        if let Some(u) = &self.user {
+            cmd.push(format!("--user={}", u.name));
+            cmd.push(format!("--password={}", u.password.expose()));
+        }
         cmd.extend(args.iter().map(|s| s.to_string()));
         let ap = AttachParams::default().container(self.container.clone()).stdin(false).stdout(true).stderr(true);
         let run = async {
@@ -154,11 +183,9 @@ impl ExecTarget {
                 Some(s) if s.status.as_deref() == Some("Failure") => {
                     let line =
                         stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string();
-                    Err(EtcdError::Etcdctl(if line.is_empty() {
-                        s.message.unwrap_or_else(|| "etcdctl failed".into())
-                    } else {
-                        line
-                    }))
+                    let line =
+                        if line.is_empty() { s.message.unwrap_or_else(|| "etcdctl failed".into()) } else { line };
+                    Err(EtcdError::Etcdctl(format!("{line}{}", crate::errors::auth_hint(&line))))
                 }
                 _ => Ok(stdout),
             }

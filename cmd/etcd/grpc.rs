@@ -27,6 +27,9 @@ pub struct Target {
     pub command: Duration,
     /// What the certificate probe trusts and offers; no probe when `None`.
     pub probe: Option<std::sync::Arc<crate::collect::tls_probe::ProbeTls>>,
+    /// etcd auth (`--user`): each client authenticates for a token. `Debug` hides the password.
+    /// Behind an `Arc`: the target travels in `Route` and is cloned per probe.
+    user: Option<std::sync::Arc<crate::cli::Credentials>>,
 }
 
 impl Target {
@@ -50,7 +53,13 @@ impl Target {
                 other => bail!("--endpoints {e}: scheme {other}:// is not supported; use https:// or http://"),
             }
         }
-        Ok(Target { endpoints, tls, dial, command, probe: None })
+        Ok(Target { endpoints, tls, dial, command, probe: None, user: None })
+    }
+
+    /// Authenticates as this etcd user (`--user`, `ETCDCTL_USER`).
+    pub fn with_user(mut self, user: Option<crate::cli::Credentials>) -> Self {
+        self.user = user.map(std::sync::Arc::new);
+        self
     }
 
     /// The endpoints as given.
@@ -91,7 +100,10 @@ impl Target {
             Ok(Err(e)) => return Err(transport(e)),
             Err(_) => return Err(EtcdError::DialTimeout(self.dial)),
         };
-        let opts = ConnectOptions::new().with_timeout(self.command);
+        let mut opts = ConnectOptions::new().with_timeout(self.command);
+        if let Some(u) = &self.user {
+            opts = opts.with_user(u.name.clone(), u.password.expose().to_string());
+        }
         Client::from_channel(etcd_client::Channel::Tonic(channel), Some(opts)).await.map_err(grpc)
     }
 
@@ -102,6 +114,7 @@ impl Target {
             c.status().await.map(to_status).map_err(grpc)
         })
         .await
+        .map_err(|e| self.lead(url, e))
     }
 
     /// The member list from one endpoint, bounded.
@@ -112,6 +125,23 @@ impl Target {
             Ok((c, list))
         })
         .await
+        .map_err(|e| self.lead(url, e))
+    }
+
+    /// The error with what to pass next, when its line says (wrong scheme for the port, a
+    /// client certificate the server wants, a learner's endpoint alone).
+    fn lead(&self, url: &str, e: EtcdError) -> EtcdError {
+        match e {
+            EtcdError::Transport { line, source } => {
+                let hint = crate::errors::connect_hint(url, &line, self.tls.has_identity());
+                EtcdError::Transport { line: format!("{line}{hint}"), source }
+            }
+            EtcdError::Grpc { line, source } => {
+                let hint = crate::errors::connect_hint(url, &line, self.tls.has_identity());
+                EtcdError::Grpc { line: format!("{line}{hint}"), source }
+            }
+            other => other,
+        }
     }
 
     /// `fut`, bounded by dial + command timeout.
