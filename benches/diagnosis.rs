@@ -159,14 +159,23 @@ fn node(template: &serde_json::Value, i: usize, name: &str, ip: &str, server: bo
     info["machineID"] = json!(format!("{}{}", h(12), h(13)));
     info["systemUUID"] =
         json!(format!("ec2{}-{}-{}-{}-{}", &h(14)[..5], &h(15)[..4], &h(16)[..4], &h(17)[..4], &h(18)[..12]));
+    // 30-50 images, as kubectl lists them (names, sizeBytes); most carry one tag, every fifth
+    // its digest as well (the template's own images keep both).
     let images = st["images"].as_array_mut().expect("template images");
     let want = 30 + (i * 7) % 21;
+    for (k, img) in images.iter_mut().enumerate() {
+        if k % 5 != 0
+            && let Some(names) = img["names"].as_array_mut()
+        {
+            names.retain(|n| !n.as_str().unwrap_or_default().contains("@sha256:"));
+        }
+    }
     images.truncate(want);
     let mut j = images.len();
     while images.len() < want {
         let (team, svc) = ((i + j) % 40, (i * 3 + j) % 300);
         let mut names = vec![json!(format!("registry.example.com/team-{team}/svc-{svc}:1.{}.{}", j % 9, i % 17))];
-        if j.is_multiple_of(3) {
+        if j.is_multiple_of(5) {
             names.insert(
                 0,
                 json!(format!(
