@@ -101,6 +101,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
                     plan::plan_with(&snap, &[], &ids)
                 }
                 Some(PlanKind::AddMember { name, peer_url, .. }) => {
+                    // new in inputs: a peer URL of the other scheme than the cluster's is told.
+                    for w in etcd_doctor_checks::procedure::add_member_warnings(&snap, &peer_url) {
+                        let _ = writeln!(std::io::stderr(), "warning: {w}");
+                    }
                     match etcd_doctor_checks::procedure::add_member(&snap, &name, &peer_url) {
                         Ok(p) => p,
                         Err(e @ etcd_doctor_checks::procedure::AddMemberError::AlreadyMember { .. }) => {
@@ -348,6 +352,10 @@ impl<E: crate::etcd::Etcd> RunPlan for E {
             node,
             stop: Some(stop),
             upgrade: Some(upgrade_side(g)),
+            // new in inputs: "start it now" while a promotion waits for the operator.
+            cue: Some(&|text: &str| {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }),
         };
         rt.block_on(ex.run(plan))
     }
@@ -362,7 +370,8 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
     if g.bundle.is_some() {
         bail!("apply needs a live cluster: a bundle is a read-only capture");
     }
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
+    let text =
+        crate::collect::limits::read(file, &crate::collect::limits::PLAN).context("cannot read the plan file")?;
     let doc: PlanFile = fix::plan_input::read(&text, file)?;
     if let Err(why) = restart_command_for(g, &doc.plan()) {
         let _ = writeln!(std::io::stderr(), "refused: {why}; nothing was changed");
@@ -396,6 +405,10 @@ fn apply(g: &Global, file: &std::path::Path) -> Result<i32> {
                 );
             }
             let plan = doc.plan();
+            // new in inputs: a plan of manual steps only is not "applied" to an empty list.
+            if !plan.steps.iter().any(|s| s.automatic) {
+                return nothing_automatic(&plan);
+            }
             if let Err(fix::Refusal(why)) = fix::confirm(&plan, g.yes)? {
                 let _ = writeln!(std::io::stderr(), "refused: {why}");
                 return Ok(exit::REFUSED);
@@ -534,6 +547,27 @@ fn audit_gate(g: &Global) -> Result<i32> {
         Output::Junit => bail!("-o junit is for check and audit; use -o json or yaml with --gate"),
     }
     Ok(if verdict.ready { exit::CLEAN } else { GATE_NOT_READY })
+}
+
+/// `apply -f` of a plan without automatic steps: nothing is applied; the manual steps are
+/// listed for the person who must take them (exit 4, as `--fix` with nothing automatic).
+fn nothing_automatic(plan: &plan::Plan) -> Result<i32> {
+    if plan.steps.is_empty() {
+        let _ = writeln!(std::io::stderr(), "nothing to apply: the plan has no steps");
+        return Ok(exit::CLEAN);
+    }
+    let mut text = format!(
+        "nothing automatic to apply: the plan's {} step(s) are manual; nothing was changed. Take them by hand, in order:\n",
+        plan.steps.len()
+    );
+    for s in &plan.steps {
+        text.push_str(&format!("  {}. {}\n", s.n, s.description));
+        for c in &s.commands {
+            text.push_str(&format!("       {c}\n"));
+        }
+    }
+    let _ = write!(std::io::stderr(), "{text}");
+    Ok(exit::REFUSED)
 }
 
 fn render_report(r: &Report, g: &Global) -> Result<String> {

@@ -327,15 +327,63 @@ fn add_member_never_adds_a_peer_url_twice(#[values(V3_4, V3_5)] etcd: EtcdVersio
     std::fs::write(&plan, &out.stdout).expect("write plan");
     let mut a = args(&c, &["apply", "--yes", "--wait-learner", "2s", "-o", "json", "-f"]);
     a.push(plan.display().to_string());
-    let (code, v, _) = run(&a);
+    let (code, v, err) = run(&a);
     // Nobody starts the new member, so the promotion cannot happen: the add is done, the
     // promotion fails cleanly after --wait-learner.
     assert_eq!(applied(&v), vec![(1, "done".to_string()), (3, "failed".to_string())], "{v}");
     assert_eq!(code, 4);
+    // While it waited, it said what to start, with the etcd flags of the plan's start step.
+    assert!(err.contains("start it now: learner") && err.contains("--initial-cluster-state existing"), "{err}");
+    assert!(err.contains("--name m9") && err.contains(&peer), "{err}");
+    // Running out of time says what was left behind and the ways on and back.
+    let learner =
+        c.member_list().into_iter().find(|m| m.peer_urls == vec![peer.clone()]).map(|m| format!("{:x}", m.id));
+    let msg = v["applied"][1]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("left in the cluster as a learner") && msg.contains("--wait-learner"), "{msg}");
+    assert!(learner.is_some_and(|id| msg.contains(&format!("etcdctl member remove {id}"))), "{msg}");
     let (_, v2, _) = run(&a);
     assert_eq!(applied(&v2).first(), Some(&(1, "already-done".to_string())), "{v2}");
     let listed = c.member_list();
     assert_eq!(listed.iter().filter(|m| m.peer_urls == vec![peer.clone()]).count(), 1);
+    assert_eq!(c.verify_keys("fix", KEYS), KEYS);
+}
+
+#[test]
+fn plan_add_member_refuses_a_name_in_use_warns_on_plain_http_and_an_all_manual_plan_applies_nothing() {
+    let mut c = Cluster::start(3);
+    with_keys(&c);
+    let spare = format!("https://{}:2380", c.spare_address());
+    let taken = c.member(1).name.clone();
+    let (code, _, err) = run(&args(&c, &["plan", "add-member", "--name", &taken, "--peer-url", &spare, "-o", "json"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!("the name {taken} is already used by member")) && err.contains("pick another --name"),
+        "{err}"
+    );
+
+    let plain = spare.replace("https://", "http://");
+    let (code, v, err) = run(&args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &plain, "-o", "json"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("warning: the peer URL {plain} is plain http")), "{err}");
+    assert!(v["steps"][0]["description"].as_str().unwrap_or_default().contains("warning"), "{v}");
+
+    // With a voter down, every step of the plan is manual: apply says so and lists them.
+    c.kill_and_wipe(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("add.yaml");
+    let out = doctor_cmd()
+        .args(args(&c, &["plan", "add-member", "--name", "m9", "--peer-url", &spare, "-o", "yaml"]))
+        .output()
+        .expect("plan");
+    std::fs::write(&plan, &out.stdout).expect("write plan");
+    let mut a = args(&c, &["apply", "--yes", "-f"]);
+    a.push(plan.display().to_string());
+    let out = doctor_cmd().args(&a).output().expect("apply");
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{err}");
+    assert!(err.contains("nothing automatic to apply") && err.contains("1. first remove or repair"), "{err}");
+    assert!(!stdout.contains("APPLIED"), "{stdout}");
+    assert_eq!(c.member_list().len(), 3, "nothing added");
     assert_eq!(c.verify_keys("fix", KEYS), KEYS);
 }
 

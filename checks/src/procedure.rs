@@ -28,12 +28,58 @@ pub enum AddMemberError {
         /// Its matching peer URL.
         url: String,
     },
+    /// A member already has this name: two members of one name confuse etcd's initial cluster
+    /// string (`name=url,...`) and every tool that maps members to nodes by name.
+    #[error(
+        "the name {name} is already used by member {id} ({url}): pick another --name (remove {id} first if it is the machine being replaced: kubectl etcd-doctor plan remove-member {id})"
+    )]
+    NameInUse {
+        /// The existing member.
+        id: MemberId,
+        /// The name asked for.
+        name: String,
+        /// Its peer URL, to tell it apart.
+        url: String,
+    },
+}
+
+/// What may be wrong with an add-member plan that is not a reason to refuse it: a peer URL
+/// whose scheme differs from the one every present member uses (an `http://` peer on a TLS
+/// cluster is refused by the others' peer listeners; the reverse has no certificate to use).
+pub fn add_member_warnings(snap: &Snapshot, peer_url: &str) -> Vec<String> {
+    let Some((scheme, _)) = peer_url.split_once("://") else { return Vec::new() };
+    let scheme = scheme.to_ascii_lowercase();
+    let others: Vec<String> = snap
+        .members
+        .iter()
+        .flat_map(|m| &m.peer_urls)
+        .filter_map(|u| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase()))
+        .collect();
+    let Some(first) = others.first() else { return Vec::new() };
+    if others.iter().any(|o| o != first) || *first == scheme {
+        return Vec::new();
+    }
+    vec![match scheme.as_str() {
+        "http" => format!(
+            "the peer URL {peer_url} is plain http while every member's peer URL is {first}: the other members' peer listeners expect TLS, so the new member could not join; use {first}:// with a peer certificate from the cluster's peer CA"
+        ),
+        _ => format!(
+            "the peer URL {peer_url} is {scheme} while every member's peer URL is {first}: the cluster has no peer TLS for the new member to use; use {first}://, or enable peer TLS on every member first"
+        ),
+    }]
 }
 
 /// Learner first, start it (manual), then promote it.
 pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, AddMemberError> {
     let new = Endpoint::parse(peer_url).map_err(|e| AddMemberError::BadUrl(e.to_string()))?;
     let new_sockets = new.sockets(&snap.host_addrs);
+    if let Some(m) = snap.members.iter().find(|m| !m.name.is_empty() && m.name == name) {
+        return Err(AddMemberError::NameInUse {
+            id: m.id,
+            name: name.to_string(),
+            url: m.peer_urls.first().cloned().unwrap_or_default(),
+        });
+    }
     for m in &snap.members {
         for u in &m.peer_urls {
             let Ok(e) = Endpoint::parse(u) else { continue };
@@ -70,6 +116,10 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
         format!("etcdctl member add {name} --learner --peer-urls={peer_url}"),
         peer_url,
     ));
+    let warnings = add_member_warnings(snap, peer_url);
+    if let (Some(w), Some(add)) = (warnings.first(), steps.last_mut()) {
+        add.description.push_str(&format!(" (warning: {w})"));
+    }
     let mut initial: Vec<String> = snap
         .members
         .iter()
@@ -77,14 +127,8 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
         .flat_map(|m| m.peer_urls.iter().map(move |u| format!("{}={u}", m.name)))
         .collect();
     initial.push(format!("{name}={peer_url}"));
-    steps.push(manual(
-        "start etcd on the new machine, joining the existing cluster; do not restart the existing members, they need no restart".to_string(),
-        vec![
-            format!("etcd --name {name} --initial-advertise-peer-urls {peer_url} --listen-peer-urls {peer_url} \\"),
-            format!("  --initial-cluster {} --initial-cluster-state existing \\", initial.join(",")),
-            "  --data-dir <an EMPTY data dir> <the client URLs and TLS flags of the other members>".into(),
-        ],
-    ));
+    let (description, commands) = start_new_member(snap, name, peer_url, &initial.join(","));
+    steps.push(manual(description, commands));
     steps.push(Step::by_peer_url(
         Action::PromoteLearner,
         ready,
@@ -94,6 +138,75 @@ pub fn add_member(snap: &Snapshot, name: &str, peer_url: &str) -> Result<Plan, A
         peer_url,
     ));
     Ok(numbered(snap, steps))
+}
+
+/// The manual step between the learner add and its promotion: start etcd on the new machine,
+/// joining the existing cluster (`--initial-cluster-state existing`, the members' names and
+/// peer URLs plus its own), with the distribution's own way when the snapshot shows one. The
+/// executor prints it as "start it now" while it waits for the learner.
+fn start_new_member(snap: &Snapshot, name: &str, peer_url: &str, initial: &str) -> (String, Vec<String>) {
+    use crate::distribution::Distribution::*;
+    let tls = peer_url.to_ascii_lowercase().starts_with("https://");
+    let client = client_url_for(peer_url);
+    let mut commands = vec![
+        format!("etcd --name {name} --data-dir /var/lib/etcd   # an EMPTY data dir \\"),
+        format!("  --initial-advertise-peer-urls {peer_url} --listen-peer-urls {peer_url} \\"),
+        format!("  --advertise-client-urls {client} --listen-client-urls {client} \\"),
+        format!("  --initial-cluster {initial} \\"),
+        if tls {
+            "  --initial-cluster-state existing \\".to_string()
+        } else {
+            "  --initial-cluster-state existing".to_string()
+        },
+    ];
+    if tls {
+        commands.push(
+            "  --cert-file <server.crt> --key-file <server.key> --trusted-ca-file <ca.crt> --client-cert-auth \\"
+                .into(),
+        );
+        commands.push(
+            "  --peer-cert-file <peer.crt> --peer-key-file <peer.key> --peer-trusted-ca-file <ca.crt> --peer-client-cert-auth   # certificates from the cluster's CAs, for this machine's name and address".into(),
+        );
+    }
+    let dist = crate::detect::distribution(snap).map(|(d, _)| d);
+    let way = match dist {
+        Some(Kubeadm) => Some(
+            "# kubeadm: write these flags into /etc/kubernetes/manifests/etcd.yaml on the new machine (the kubelet starts the static pod); `kubeadm join --control-plane` would add the member itself, so do not also apply this plan's add step there",
+        ),
+        Some(K3s) => Some(
+            "# K3s: `k3s server --server https://<an existing server>:6443 --token <token>` adds and starts the member itself (K3s ships no etcdctl): use it instead of this plan",
+        ),
+        Some(Rke2) => Some(
+            "# RKE2: put `server: https://<an existing server>:9345` and `token:` in /etc/rancher/rke2/config.yaml and `systemctl start rke2-server`: RKE2 adds and starts the member itself; use it instead of this plan",
+        ),
+        Some(Kubespray) => Some(
+            "# Kubespray: the same settings as ETCD_* in /etc/etcd.env (ETCD_INITIAL_CLUSTER_STATE=existing), then `systemctl start etcd`; or add the host to the [etcd] group and run cluster.yml --limit=etcd,kube_control_plane -e ignore_assert_errors=yes",
+        ),
+        Some(Kops) => Some(
+            "# kops: etcd-manager owns the members: change the etcd cluster in the cluster spec (kops edit cluster; kops update cluster --yes) instead of this plan",
+        ),
+        None => None,
+    };
+    if let Some(w) = way {
+        commands.push(w.to_string());
+    }
+    (
+        format!(
+            "start etcd on the new machine now, joining the existing cluster as {name}; do not restart the existing members, they need no restart"
+        ),
+        commands,
+    )
+}
+
+/// The client URL a new member most likely serves: its peer URL's host on etcd's client port.
+fn client_url_for(peer_url: &str) -> String {
+    let (scheme, rest) = peer_url.split_once("://").unwrap_or(("https", peer_url));
+    let host = rest.trim_end_matches('/');
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    format!("{scheme}://{host}:2379")
 }
 
 /// Followers first, leader last, at most healthy voters − quorum at a time.
@@ -196,6 +309,29 @@ mod tests {
     fn add_member_with_a_present_peer_url_is_refused_even_spelled_differently() {
         let r = add_member(&cluster(&[healthy(1), healthy(2)]), "x", "HTTPS://10.0.0.2:2380/");
         assert!(matches!(r, Err(AddMemberError::AlreadyMember { id, .. }) if id == MemberId(2)));
+    }
+
+    #[test]
+    fn add_member_refuses_a_name_in_use_and_warns_about_a_plain_peer_on_a_tls_cluster() {
+        let c = cluster(&[healthy(1), healthy(2), healthy(3)]);
+        let r = add_member(&c, "m2", "https://10.0.0.9:2380");
+        assert!(matches!(&r, Err(AddMemberError::NameInUse { id, .. }) if *id == MemberId(2)), "{r:?}");
+        assert!(r.err().map(|e| e.to_string()).unwrap_or_default().contains("pick another --name"));
+        let w = add_member_warnings(&c, "http://10.0.0.9:2380");
+        assert!(w.first().is_some_and(|w| w.contains("plain http") && w.contains("https")), "{w:?}");
+        assert!(add_member_warnings(&c, "https://10.0.0.9:2380").is_empty());
+        let p = add_member(&c, "m9", "http://10.0.0.9:2380").ok();
+        assert!(p.is_some_and(|p| p.steps[0].description.contains("warning: the peer URL")));
+        let start = add_member(&c, "m9", "https://10.0.0.9:2380").map(|p| p.steps[1].commands.join("\n"));
+        let start = start.unwrap_or_default();
+        for flag in [
+            "--name m9",
+            "--initial-cluster-state existing",
+            "--advertise-client-urls https://10.0.0.9:2379",
+            "--peer-cert-file",
+        ] {
+            assert!(start.contains(flag), "{flag}: {start}");
+        }
     }
 
     #[test]

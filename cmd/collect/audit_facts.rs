@@ -122,7 +122,7 @@ pub fn metrics_from_dir(dir: &std::path::Path, snap: &mut Snapshot) -> anyhow::R
             snap.gaps.push(Gap::new("bundle", format!("{}: no member is named {stem}", p.display())));
             continue;
         };
-        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let text = super::limits::read(&p, &super::limits::METRICS)?;
         found.insert(m.id, Metrics::parse(&text));
     }
     snap.audit.metrics.extend(found);

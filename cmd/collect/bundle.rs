@@ -7,8 +7,10 @@
 //!   absent from it is unknown, not down, unless the health capture lists its failure.
 //! - `endpoint-health.json`: `etcdctl endpoint health --cluster -w json` (optional; it keeps
 //!   failed endpoints with their error: the proof that an absent member was asked)
-//! - `nodes.yaml`: `kubectl get nodes -o yaml` (optional; adds node evidence)
-//! - `pods.yaml`: `kubectl -n kube-system get pods -o yaml` (optional; its etcd pods)
+//! - `nodes.yaml` or `nodes.json`: `kubectl get nodes -o yaml|json` (optional; adds node
+//!   evidence). Both may be there only if they hold the same nodes; else the run stops.
+//! - `pods.yaml` or `pods.json`: `kubectl -n kube-system get pods -o yaml|json` (optional; its
+//!   etcd pods), the same way
 //! - `local.json`: what `--local` found on a node, join URL probes included (optional)
 //! - `local/`: a copy of a node's config files laid out as on the node (optional; read like
 //!   `--root` when there is no `local.json`; no keys, secrets redacted)
@@ -26,6 +28,8 @@
 //! - `member-list.txt`, `endpoint-status.txt`, `endpoint-health.txt`: etcdctl's simple or
 //!   table output, read when the `.json` is absent (see `etcdctl_text`)
 //! - `collected-at.txt`: when it was captured (RFC 3339); certificates are judged at that time
+//!
+//! Every file is read within the limits of `limits` (size, nesting depth, field length).
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +41,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::certs::{CertSet, FileSpec};
+use super::limits;
 use crate::etcd::etcdctl_json::{IdMode, id, members_into, status_of};
 
 /// File names inside a bundle.
@@ -47,8 +52,12 @@ pub const ENDPOINT_STATUS: &str = "endpoint-status.json";
 pub const ENDPOINT_HEALTH: &str = "endpoint-health.json";
 /// `kubectl get nodes -o yaml` (optional).
 pub const NODES: &str = "nodes.yaml";
+/// `kubectl get nodes -o json` (optional; read like `nodes.yaml`).
+pub const NODES_JSON: &str = "nodes.json";
 /// `kubectl -n kube-system get pods -o yaml` (optional; the etcd pods are used).
 pub const PODS: &str = "pods.yaml";
+/// `kubectl -n kube-system get pods -o json` (optional; read like `pods.yaml`).
+pub const PODS_JSON: &str = "pods.json";
 /// What `--local` found, probes included (optional; written by `bundle collect --local`).
 pub const LOCAL_JSON: &str = "local.json";
 /// A copy of a node's config files, as `--root` reads them (optional; secrets redacted).
@@ -80,7 +89,7 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     let ml = read_json(&ml_path)?;
     let at_path = dir.join(COLLECTED_AT);
     let now = if at_path.exists() {
-        let text = std::fs::read_to_string(&at_path).with_context(|| format!("cannot read {}", at_path.display()))?;
+        let text = limits::read(&at_path, &limits::ETCDCTL)?;
         OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("{}: not an RFC 3339 time such as 2026-11-20T00:00:00Z", at_path.display()))?
     } else {
@@ -116,32 +125,21 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if status_path.exists() {
         absent_members_gap(&mut snap, health_path.exists());
     }
-    let nodes_path = dir.join(NODES);
-    if nodes_path.exists() {
-        let text =
-            std::fs::read_to_string(&nodes_path).with_context(|| format!("cannot read {}", nodes_path.display()))?;
-        let nodes = crate::collect::kube::parse_nodes(&text)
-            .map_err(|e| anyhow!("cannot parse {} (`kubectl get nodes -o yaml` output?): {e}", nodes_path.display()))?;
-        snap.nodes = Some(nodes);
-    } else {
-        snap.gaps.push(Gap::new(
+    match read_kube(dir, [NODES, NODES_JSON], "kubectl get nodes", crate::collect::kube::parse_nodes)? {
+        Some(nodes) => snap.nodes = Some(nodes),
+        None => snap.gaps.push(Gap::new(
             "kubernetes",
             format!("no {NODES} in the bundle (capture: kubectl get nodes -o yaml > {NODES})"),
-        ));
+        )),
     }
-    let pods_path = dir.join(PODS);
-    if pods_path.exists() {
-        let text =
-            std::fs::read_to_string(&pods_path).with_context(|| format!("cannot read {}", pods_path.display()))?;
-        let pods = crate::collect::kube::parse_etcd_pods(&text).map_err(|e| {
-            anyhow!("cannot parse {} (`kubectl -n kube-system get pods -o yaml` output?): {e}", pods_path.display())
-        })?;
+    if let Some(pods) =
+        read_kube(dir, [PODS, PODS_JSON], "kubectl -n kube-system get pods", crate::collect::kube::parse_etcd_pods)?
+    {
         snap.etcd_pods = Some(pods);
     }
     let local_json = dir.join(LOCAL_JSON);
     if local_json.exists() {
-        let text =
-            std::fs::read_to_string(&local_json).with_context(|| format!("cannot read {}", local_json.display()))?;
+        let text = limits::read(&local_json, &limits::ETCDCTL)?;
         snap.local =
             Some(serde_json::from_str(&text).with_context(|| format!("cannot parse {}", local_json.display()))?);
     } else if dir.join(LOCAL_DIR).is_dir() {
@@ -299,8 +297,66 @@ fn read_json(path: &Path) -> Result<Value> {
     if path.extension().is_some_and(|e| e == "txt") {
         return super::etcdctl_text::read(path); // etcdctl's simple/table output (member-list.txt, …)
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = limits::read(path, &limits::ETCDCTL)?;
     serde_json::from_str(&text).with_context(|| format!("cannot parse {} as JSON", path.display()))
+}
+
+/// A Kubernetes capture kept as YAML, JSON or both (`kubectl get ... -o yaml|json`): `None`
+/// when neither is there. Both are read when both are there, and must hold the same objects:
+/// which one is current cannot be told from the files, so a difference stops the run.
+fn read_kube<T: PartialEq + Named>(
+    dir: &Path,
+    names: [&str; 2],
+    command: &str,
+    parse: fn(&str) -> Result<Vec<T>, String>,
+) -> Result<Option<Vec<T>>> {
+    let mut read = Vec::new();
+    for (name, format) in names.iter().zip(["yaml", "json"]) {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let text = limits::read(&path, &limits::KUBE_LIST)?;
+        let items = parse(&text)
+            .map_err(|e| anyhow!("cannot parse {} (`{command} -o {format}` output?): {e}", path.display()))?;
+        read.push((path, items));
+    }
+    let mut it = read.into_iter();
+    let Some((first_path, first)) = it.next() else { return Ok(None) };
+    if let Some((second_path, second)) = it.next()
+        && first != second
+    {
+        let differ = first
+            .iter()
+            .zip(&second)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| format!("{} differs", a.name()))
+            .unwrap_or_else(|| format!("{} items against {}", first.len(), second.len()));
+        bail!(
+            "bundle {} has both {} and {}, and they differ ({differ}): keep only the current capture, or capture both again",
+            dir.display(),
+            first_path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            second_path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+        );
+    }
+    Ok(Some(first))
+}
+
+/// The name of an object, for messages.
+trait Named {
+    fn name(&self) -> String;
+}
+
+impl Named for etcd_doctor_checks::model::Node {
+    fn name(&self) -> String {
+        format!("node {}", self.name)
+    }
+}
+
+impl Named for etcd_doctor_checks::model::EtcdPod {
+    fn name(&self) -> String {
+        format!("pod {}", self.name)
+    }
 }
 
 #[derive(Deserialize)]

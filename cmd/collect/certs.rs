@@ -356,7 +356,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// Reads every certificate of a PEM file. Errors say what is wrong, for a message naming it.
 pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let bytes = super::limits::read_bytes(path, &super::limits::PEM).map_err(|e| format!("cannot read it: {e:#}"))?;
     pem_certs(&bytes)
 }
 
@@ -387,7 +387,8 @@ pub fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
 /// cannot say. Errors name the key file and never show key bytes.
 pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<Option<bool>, String> {
     let shown = key_path.display();
-    let bytes = std::fs::read(key_path).map_err(|e| format!("cannot read key {shown}: {e}"))?;
+    let bytes = super::limits::read_bytes(key_path, &super::limits::PEM)
+        .map_err(|e| format!("cannot read key {shown}: {e:#}"))?;
     let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
         rustls_pki_types::pem::Error::NoItemsFound => format!(
             "key {shown} holds no PEM private key (expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)"

@@ -20,7 +20,7 @@ pub fn or_text(json_path: PathBuf) -> PathBuf {
 
 /// Reads a text capture, chosen by its file name, as the JSON etcdctl `-w json` would print.
 pub fn read(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = super::limits::read(path, &super::limits::ETCDCTL)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let parsed = if name.starts_with("member-list") {
         member_list(&text)

@@ -223,17 +223,17 @@ fn rancher_server(root: &Path, flavor: rancher::Flavor) -> Result<Option<Local>>
     // The etcd config K3s writes names etcd's certificate files; without it, K3s's fixed names.
     let etcd_config = at(root, &format!("{}/server/db/etcd/config", files.data_dir.trim_end_matches('/')));
     let config: Option<serde_yaml_ng::Value> =
-        std::fs::read_to_string(&etcd_config).ok().and_then(|t| serde_yaml_ng::from_str(&t).ok());
+        super::limits::read(&etcd_config, &super::limits::CONFIG).ok().and_then(|t| serde_yaml_ng::from_str(&t).ok());
     let get = |section: &str, key: &str| -> Option<PathBuf> {
         config.as_ref()?.get(section)?.get(key)?.as_str().map(|p| at(root, p))
     };
-    let name = std::fs::read_to_string(data.join("server/db/etcd/name"))
+    let name = super::limits::read(&data.join("server/db/etcd/name"), &super::limits::CONFIG)
         .ok()
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .or(files.member_name.clone());
     let initial_cluster = config.as_ref().and_then(|c| c.get("initial-cluster")?.as_str()).map(|v| {
-        let text = std::fs::read_to_string(&etcd_config).unwrap_or_default();
+        let text = super::limits::read(&etcd_config, &super::limits::CONFIG).unwrap_or_default();
         InitialCluster {
             value: v.to_string(),
             file: node_path(root, &etcd_config),
@@ -318,7 +318,7 @@ fn pick(listen: Option<&str>, advertise: Option<&str>) -> Vec<String> {
 
 /// The command and args of a static pod manifest's containers.
 fn manifest_args(manifest: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let text = super::limits::read(manifest, &super::limits::CONFIG)?;
     pod_args(&text).with_context(|| format!("cannot parse {} as a Pod manifest", manifest.display()))
 }
 
@@ -374,7 +374,7 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
     let client = ClientFiles { endpoints, cacert: at(root, ca), cert, key };
     let mut l = Local::from_file(root, Distribution::Kubeadm, manifest, "kubelet", member, client);
     l.node.initial_cluster = flag(&args, "--initial-cluster").map(|v| {
-        let text = std::fs::read_to_string(manifest).unwrap_or_default();
+        let text = super::limits::read(manifest, &super::limits::CONFIG).unwrap_or_default();
         InitialCluster {
             value: v.to_string(),
             file: node_path(root, manifest),
@@ -403,7 +403,7 @@ fn kubeadm(root: &Path, manifest: &Path) -> Result<Local> {
 /// kubeadm default pair when present.
 fn apiserver(root: &Path, l: &mut Local, default: Option<(PathBuf, PathBuf)>) {
     let manifest = at(root, "/etc/kubernetes/manifests/kube-apiserver.yaml");
-    let args = std::fs::read_to_string(&manifest).ok().and_then(|t| pod_args(&t).ok());
+    let args = super::limits::read(&manifest, &super::limits::CONFIG).ok().and_then(|t| pod_args(&t).ok());
     match args {
         Some(args) => {
             let m = "kube-apiserver.yaml";
@@ -446,7 +446,7 @@ fn pod_args(text: &str) -> Result<Vec<String>> {
 }
 
 fn kubespray(root: &Path, env: &Path) -> Result<Local> {
-    let text = std::fs::read_to_string(env).with_context(|| format!("cannot read {}", env.display()))?;
+    let text = super::limits::read(env, &super::limits::CONFIG)?;
     let get = |k: &str| {
         text.lines()
             .filter_map(|l| l.trim().split_once('='))

@@ -12,6 +12,7 @@ pub mod etcdctl_text;
 pub mod gather;
 pub mod join_probe;
 pub mod kube;
+pub mod limits;
 pub mod local;
 pub mod pod_exec;
 pub mod rancher;

@@ -138,10 +138,9 @@ pub fn read(root: &Path, f: Flavor) -> Result<ServerFiles> {
 
 fn read_opt(root: &Path, node_path: &str) -> Result<Option<String>> {
     let p = at(root, node_path);
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Ok(Some(t)),
+    match std::fs::metadata(&p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+        _ => super::limits::read(&p, &super::limits::CONFIG).map(Some),
     }
 }
 

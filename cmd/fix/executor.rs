@@ -37,6 +37,8 @@ pub struct Executor<'a, E: Etcd> {
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// What the steps of an upgrade plan need (`apply` of `plan upgrade`).
     pub upgrade: Option<upgrade::UpgradeSide>,
+    /// Where cues for the operator go while a step waits for them ("start it now"); stderr.
+    pub cue: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
 /// What a node-local step needs.
@@ -120,7 +122,7 @@ impl<E: Etcd> Executor<'_, E> {
             }
             let mut a = match step.action {
                 Action::RemoveMember => self.remove(step).await,
-                Action::PromoteLearner => self.promote(step).await,
+                Action::PromoteLearner => self.promote(step, start_step(plan, step)).await,
                 Action::AddLearner => self.add_learner(step).await,
                 Action::SetServerUrl => self.set_server_url(step).await,
                 Action::Manual => applied(step, Outcome::Refused, "a manual step cannot run automatically"),
@@ -501,8 +503,13 @@ impl<E: Etcd> Executor<'_, E> {
         }
     }
 
-    async fn promote(&self, step: &Step) -> Applied {
+    /// Promotes a learner once it is in sync, waiting for it within `wait_learner`. A learner
+    /// this plan added waits for the operator to start it: the first refusal prints "start it
+    /// now" with the plan's start step; running out of time says what was left and how to go
+    /// on or back.
+    async fn promote(&self, step: &Step, start: Option<&Step>) -> Applied {
         let deadline = Instant::now() + self.wait_learner;
+        let mut cued = false;
         loop {
             let seen = match self.look().await {
                 Ok(s) => s,
@@ -525,12 +532,17 @@ impl<E: Etcd> Executor<'_, E> {
             if let Reply::Err(e) = &reply
                 && e.to_string().contains("in sync")
             {
+                if !cued {
+                    cued = true;
+                    self.say(&start_cue(&m, start, self.wait_learner));
+                }
                 if Instant::now() >= deadline || self.stopped() {
-                    return applied(
-                        step,
-                        Outcome::Failed,
-                        format!("learner {} did not catch up within {:?}: {e}", m.id, self.wait_learner),
-                    );
+                    let why = if self.stopped() {
+                        "stopped waiting (signal)".to_string()
+                    } else {
+                        format!("did not start and catch up within {} (--wait-learner)", secs(self.wait_learner))
+                    };
+                    return applied(step, Outcome::Failed, left_behind(&m, &why, &e.to_string()));
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -636,6 +648,65 @@ impl<E: Etcd> Executor<'_, E> {
                 }
             }
         }
+    }
+
+    fn say(&self, text: &str) {
+        if let Some(cue) = self.cue {
+            cue(text);
+        }
+    }
+}
+
+/// The manual step of `plan` that starts the learner `promote` waits for: the first one after
+/// the step that added a learner with the same peer URL.
+fn start_step<'p>(plan: &'p Plan, promote: &Step) -> Option<&'p Step> {
+    let url = promote.peer_url.as_deref()?;
+    let added = plan
+        .steps
+        .iter()
+        .position(|s| s.action == Action::AddLearner && s.peer_url.as_deref().is_some_and(|u| same_endpoint(u, url)))?;
+    plan.steps[added + 1..].iter().take_while(|s| s.n != promote.n).find(|s| s.action == Action::Manual)
+}
+
+/// "start it now": what the operator must do while `apply` waits for the learner.
+fn start_cue(m: &Member, start: Option<&Step>, wait: Duration) -> String {
+    let url = m.peer_urls.join(",");
+    let mut text =
+        format!("start it now: learner {} (peer URL {url}) was added and waits for etcd on its machine", m.id);
+    match start {
+        Some(s) => {
+            text.push_str(&format!(" ({}):", s.description));
+            for c in &s.commands {
+                text.push_str(&format!("\n    {c}"));
+            }
+        }
+        None => text.push_str(
+            ": start it with --initial-cluster-state existing and the cluster's --initial-cluster plus its own name=peer URL (see `kubectl etcd-doctor plan add-member`)",
+        ),
+    }
+    text.push_str(&format!(
+        "\nwaiting up to {} (--wait-learner) for it to start and catch up; the learner does not vote, so quorum is unchanged meanwhile",
+        secs(wait)
+    ));
+    text
+}
+
+/// What a promotion that gave up left behind, and the ways on and back.
+fn left_behind(m: &Member, why: &str, last: &str) -> String {
+    format!(
+        "learner {id} ({url}) {why}: it was left in the cluster as a learner (it does not vote, quorum is unchanged). \
+         Start it and apply the same plan again (it resumes at the promotion), or wait longer (--wait-learner 10m), \
+         or roll it back: etcdctl member remove {id} (or kubectl etcd-doctor plan remove-member {id} -o yaml > p.yaml, then apply -f p.yaml). Last answer: {last}",
+        id = m.id,
+        url = m.peer_urls.join(","),
+    )
+}
+
+fn secs(d: Duration) -> String {
+    if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
+        format!("{}m", d.as_secs() / 60)
+    } else {
+        format!("{}s", d.as_secs_f64())
     }
 }
 

@@ -18,7 +18,7 @@ pub enum Edited {
 /// Applies `edit` to its file under `root`; `stamp` names the backup (UTC, `20261124T101500Z`).
 pub fn apply(root: &Path, edit: &FileEdit, stamp: &str) -> Result<Edited> {
     let path = root.join(edit.file.trim_start_matches('/'));
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::collect::limits::read(&path, &crate::collect::limits::CONFIG)?;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let holds = |l: &str, url: &str| setting_value(l, &edit.key).is_some_and(|v| v == url);
     // The planned line first; if the file moved lines around, the one line that sets it now.

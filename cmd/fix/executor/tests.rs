@@ -55,6 +55,8 @@ struct State {
     applied: std::collections::BTreeMap<u64, u64>,
     /// Once the file exists (a restart command touched it), the member behaves so.
     after_restart: Vec<(std::path::PathBuf, u64, Effect)>,
+    /// Learners never catch up: nobody started them.
+    never_in_sync: bool,
 }
 
 /// What a member does once "restarted".
@@ -176,6 +178,11 @@ impl Etcd for Fake {
     async fn promote(&self, _via: &str, id: MemberId) -> Result<(), EtcdError> {
         self.with(|s| {
             s.sent.push(format!("promote {id}"));
+            if s.never_in_sync {
+                return Err(EtcdError::Etcdctl(
+                    "etcdserver: can only promote a learner member which is in sync with leader".into(),
+                ));
+            }
             s.members.iter_mut().filter(|m| m.id == id).for_each(|m| m.is_learner = false);
             Ok(())
         })
@@ -328,6 +335,7 @@ fn a_stop_before_a_step_runs_nothing_and_is_reported() {
         node: None,
         stop: Some(rx),
         upgrade: None,
+        cue: None,
     };
     let plan = Plan { fingerprint: String::new(), steps: vec![removal(1, 3)] };
     let r = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(ex.run(&plan)));
@@ -353,6 +361,76 @@ fn promote_and_add_learner_are_confirmed_by_the_leader() {
     assert_eq!(outcomes(&r), vec![(1, Outcome::AlreadyDone)], "{r:?}");
 }
 
+/// The add-member plan `plan add-member` makes: add, the operator's start step, promote.
+fn add_member_plan() -> Vec<Step> {
+    let url = "https://10.0.0.9:2380";
+    let mut add = Step::by_peer_url(Action::AddLearner, true, "add-member", "add m9".into(), "c".into(), url);
+    add.n = 1;
+    let mut start = Step::manual(
+        None,
+        "operator",
+        "start etcd on the new machine now".into(),
+        vec!["etcd --name m9 --initial-cluster-state existing".into()],
+    );
+    start.n = 2;
+    let mut promote =
+        Step::by_peer_url(Action::PromoteLearner, true, "add-member", "promote m9".into(), "c".into(), url);
+    promote.n = 3;
+    vec![add, start, promote]
+}
+
+/// Runs `steps` and keeps what the executor told the operator on the way.
+fn run_cued(fake: &Fake, steps: Vec<Step>) -> (Run, Vec<String>) {
+    let cues = Mutex::new(Vec::new());
+    let say = |t: &str| cues.lock().unwrap_or_else(|e| e.into_inner()).push(t.to_string());
+    let ex = Executor {
+        etcd: fake,
+        step_delay: std::time::Duration::ZERO,
+        wait_learner: std::time::Duration::from_millis(1500),
+        verify_within: std::time::Duration::from_millis(900),
+        node: None,
+        stop: None,
+        upgrade: None,
+        cue: Some(&say),
+    };
+    let plan = Plan { fingerprint: String::new(), steps };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let run = match rt {
+        Ok(rt) => rt.block_on(ex.run(&plan)),
+        Err(e) => panic!("runtime: {e}"),
+    };
+    let cues = cues.into_inner().unwrap_or_else(|e| e.into_inner());
+    (run, cues)
+}
+
+#[test]
+fn a_learner_nobody_starts_gets_start_it_now_then_the_ways_on_and_back() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2, 3]);
+    fake.with(|s| s.never_in_sync = true);
+    let (r, cues) = run_cued(&fake, add_member_plan());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (3, Outcome::Failed)], "{r:?}");
+    // Said once, while waiting, with the plan's own start command.
+    assert_eq!(cues.len(), 1, "{cues:?}");
+    assert!(cues[0].starts_with("start it now: learner 63"), "{cues:?}");
+    assert!(cues[0].contains("etcd --name m9 --initial-cluster-state existing") && cues[0].contains("--wait-learner"));
+    let msg = &r.applied[1].message;
+    for want in
+        ["left in the cluster as a learner", "etcdctl member remove 63", "plan remove-member 63", "--wait-learner"]
+    {
+        assert!(msg.contains(want), "{want}: {msg}");
+    }
+    // The learner stays: nothing removed it behind the operator's back.
+    assert!(fake.with(|s| s.members.iter().any(|m| m.id == MemberId(99) && m.is_learner)));
+}
+
+#[test]
+fn a_learner_that_catches_up_is_promoted_without_a_cue() {
+    let fake = Fake::new(&[1, 2, 3], &[1, 2, 3]);
+    let (r, cues) = run_cued(&fake, add_member_plan());
+    assert_eq!(outcomes(&r), vec![(1, Outcome::Done), (3, Outcome::Done)], "{r:?}");
+    assert!(cues.is_empty(), "{cues:?}");
+}
+
 fn run_with<E: Etcd>(etcd: &E, steps: Vec<Step>) -> Run {
     let ex = Executor {
         etcd,
@@ -362,6 +440,7 @@ fn run_with<E: Etcd>(etcd: &E, steps: Vec<Step>) -> Run {
         node: None,
         stop: None,
         upgrade: None,
+        cue: None,
     };
     let plan = Plan { fingerprint: String::new(), steps };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
@@ -479,6 +558,7 @@ fn run_upgrade<E: Etcd>(etcd: &E, steps: Vec<Step>, restart: Option<String>, dir
             gate_every: std::time::Duration::from_millis(100),
             backup_dir: dir.to_path_buf(),
         }),
+        cue: None,
     };
     let plan = Plan { fingerprint: String::new(), steps };
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
