@@ -476,7 +476,10 @@ pub struct CheckArgs {
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub checks: Vec<String>,
     /// Skip these checks (comma-separated ids).
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    ///
+    /// From the environment too, for checks a site silences in every run (CI): a flag given
+    /// on the command line replaces it.
+    #[arg(long, env = "ETCD_DOCTOR_SKIP", hide_env_values = true, value_delimiter = ',', value_name = "IDS")]
     pub skip: Vec<String>,
     /// Warn about certificates expiring within this time (7d and less is critical).
     #[arg(long, default_value = "30d", value_parser = crate::duration::parse, value_name = "DURATION")]

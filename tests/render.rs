@@ -253,8 +253,10 @@ fn junit_lists_the_selected_checks_skips_those_without_input_and_fails_per_findi
     }
     let (tests, failures, skipped) =
         (xml.matches("<testcase ").count(), xml.matches("<failure ").count(), xml.matches("<skipped ").count());
-    assert_eq!((failures, skipped), (2, 6), "{xml}");
-    assert!(xml.contains(&format!("tests=\"{tests}\" failures=\"2\" errors=\"0\" skipped=\"6\"")), "{xml}");
+    // Skipped: HashKV, the four certificate checks, restart-wave (no metrics in this bundle),
+    // and the two that need --target-version.
+    assert_eq!((failures, skipped), (2, 8), "{xml}");
+    assert!(xml.contains(&format!("tests=\"{tests}\" failures=\"2\" errors=\"0\" skipped=\"8\"")), "{xml}");
     // --checks: only those.
     let only = piped(&["--bundle", "kops-stale-member", "--checks", "unstarted-member", "-o", "junit"]);
     assert_eq!(only.stdout.matches("<testcase ").count(), 1, "{}", only.stdout);
@@ -320,14 +322,16 @@ fn yaml_timestamps_are_quoted_for_yaml_1_1_readers() {
 }
 
 #[test]
-fn a_256_kb_member_name_renders_at_once() {
+/// The longest member name a capture may hold (the input limits refuse longer strings, see
+/// tests/inputs.rs) renders at once: the renderer is linear (comfy-table took 0.7 s for 20 KB).
+fn a_60_kb_member_name_renders_at_once() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let src = bundles_dir().join("kops-stale-member");
     for f in ["endpoint-status.json", "endpoint-health.json"] {
         std::fs::copy(src.join(f), dir.path().join(f)).expect("copy the bundle");
     }
     let list = std::fs::read_to_string(src.join("member-list.json")).expect("member-list.json");
-    let name = "n".repeat(256 * 1024);
+    let name = "n".repeat(60 * 1024);
     std::fs::write(dir.path().join("member-list.json"), list.replace("\"etcd-c\"", &format!("\"{name}\"")))
         .expect("write member-list.json");
     let bundle = dir.path().to_str().expect("a UTF-8 temp path");
@@ -341,7 +345,7 @@ fn a_256_kb_member_name_renders_at_once() {
             Some(c) => on_terminal(c, &["--bundle", bundle]),
         };
         let took = t.elapsed();
-        eprintln!("256 KB member name, {cols:?} columns: {took:?} for the whole run (debug build)");
+        eprintln!("60 KB member name, {cols:?} columns: {took:?} for the whole run (debug build)");
         assert_eq!(code, 2);
         assert!(out.contains(&name), "the name is printed whole");
         assert!(took < Duration::from_secs(5), "{took:?}");

@@ -188,3 +188,33 @@ fn a_3_5_member_joins_a_3_4_cluster_as_a_learner_and_is_promoted() {
     assert!(versions(&c, i).0.starts_with("3.5."));
     assert_eq!(versions(&c, 0).1, "3.4.0");
 }
+
+#[rstest]
+fn a_live_3_5_1_cluster_is_a_release_to_avoid_and_3_4_23_is_not(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let c = Cluster::start_on(etcd, 3);
+    let mut cmd = support::bin::doctor();
+    // The harness skips this check on 3.5.1 for the other tests; here it is the subject.
+    cmd.env_remove("ETCD_DOCTOR_SKIP");
+    let out = cmd.args(c.tool_args()).args(["-o", "json"]).output().expect("run doctor");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let flagged: Vec<String> = v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["check"] == "etcd-release-to-avoid")
+                .map(|f| f["severity"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match etcd {
+        // etcd's changelog: 3.5.0–3.5.2 can corrupt data under load; 3.5.6+ recommended.
+        V3_5 => {
+            assert!(flagged.iter().any(|s| s == "critical"), "{v}");
+            assert_eq!(out.status.code(), Some(2));
+        }
+        V3_4 => {
+            assert!(flagged.iter().all(|s| s == "info"), "{v}");
+            assert_eq!(out.status.code(), Some(0), "{v}");
+        }
+    }
+}

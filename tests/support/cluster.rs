@@ -296,6 +296,7 @@ impl Cluster {
     }
 
     fn spawn(&mut self, i: usize, initial_cluster: &str, state: &str) {
+        super::versions::note_release(self.members[i].version);
         let args = self.member_args(i, initial_cluster, state);
         let m = &mut self.members[i];
         // Appended, so a log survives restarts (an upgrade's story is in one file).
@@ -361,6 +362,7 @@ impl Cluster {
                 log = q(&m.log.display().to_string()),
             ));
         }
+        super::versions::note_release(v);
         let path = self.dir.path().join(format!("restart-{}.sh", m.name));
         fs::write(&path, script).expect("restart script");
         self.members[i].version = v;
@@ -708,14 +710,18 @@ impl Cluster {
 
     /// Writes n keys one request each: n raft entries, a log with a past (`put_keys` batches).
     pub fn put_each(&self, prefix: &str, n: usize) {
-        let prefix = prefix.to_string();
-        self.with_client(|mut c| async move {
-            for i in 0..n {
-                c.put(format!("{prefix}/{i:06}"), format!("value-{i}"), None).await?;
-            }
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("put keys: {e}"));
+        // 100 requests per client session: each session is bounded (15 s), so a loaded
+        // machine slows this down without failing it.
+        for start in (0..n).step_by(100) {
+            let prefix = prefix.to_string();
+            self.with_client(|mut c| async move {
+                for i in start..(start + 100).min(n) {
+                    c.put(format!("{prefix}/{i:06}"), format!("value-{i}"), None).await?;
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("put keys: {e}"));
+        }
     }
 
     /// How many keys start with `<prefix>/`.
