@@ -274,16 +274,7 @@ fn execute_and_recheck(g: &Global, plan: &plan::Plan, route: Route) -> Result<i3
     let run = match route {
         Route::Bundle => bail!("a bundle is a read-only capture: nothing to apply to"),
         Route::Pod => {
-            let k = crate::collect::kube::KubeTarget {
-                kubeconfig: g.kubeconfig.clone(),
-                context: g.context.clone(),
-                timeout: g.dial_timeout + g.command_timeout,
-            };
-            let exec = rt.block_on(async {
-                let (client, server) =
-                    crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
-                find_exec(g, client, &server).await
-            })?;
+            let exec = exec_target(g, &rt)?;
             run_on(&exec)
         }
         // The target gather built from the flags and what --local read: no second discovery.
@@ -508,6 +499,21 @@ async fn audit_gate_look<E: crate::etcd::Etcd>(etcd: &E, want: &fix::gate::Want)
 /// voter down, behind or electing is what a gate exists to catch), documented with --gate.
 const GATE_NOT_READY: i32 = 2;
 
+/// The etcd pod to run etcdctl in, found again through the kubeconfig (the pod route of
+/// `apply` and `audit --gate`).
+fn exec_target(g: &Global, rt: &tokio::runtime::Runtime) -> Result<crate::etcd::exec::ExecTarget> {
+    let k = crate::collect::kube::KubeTarget {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        timeout: g.dial_timeout + g.command_timeout,
+    };
+    rt.block_on(async {
+        let (client, server) =
+            crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
+        find_exec(g, client, &server).await
+    })
+}
+
 /// `audit --gate`: 0 ready; 2 not ready, with one line saying why; 3 could not run.
 fn audit_gate(g: &Global) -> Result<i32> {
     if g.bundle.is_some() {
@@ -519,16 +525,7 @@ fn audit_gate(g: &Global) -> Result<i32> {
     let verdict = match route {
         Route::Bundle => bail!("audit --gate asks the live cluster"),
         Route::Pod => {
-            let k = crate::collect::kube::KubeTarget {
-                kubeconfig: g.kubeconfig.clone(),
-                context: g.context.clone(),
-                timeout: g.dial_timeout + g.command_timeout,
-            };
-            let exec = rt.block_on(async {
-                let (client, server) =
-                    crate::collect::kube::client(&k).await.map_err(|gap| anyhow::anyhow!("{}", gap.reason))?;
-                find_exec(g, client, &server).await
-            })?;
+            let exec = exec_target(g, &rt)?;
             exec.gate(&rt, &want)?
         }
         Route::Grpc(target) => target.gate(&rt, &want)?,

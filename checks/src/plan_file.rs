@@ -225,16 +225,28 @@ pub fn describe_changes(before: &[MemberState], now: &[MemberState]) -> Vec<Stri
                     ));
                 }
                 if n.is_learner != b.is_learner {
-                    out.push(format!("member {} ({}): learner {} -> {}", b.id, b.name, b.is_learner, n.is_learner));
+                    let role = |learner: bool| if learner { "a learner" } else { "a voter" };
+                    out.push(format!(
+                        "member {} ({}): {} then, {} now",
+                        b.id,
+                        b.name,
+                        role(b.is_learner),
+                        role(n.is_learner)
+                    ));
                 }
                 if n.peer_urls != b.peer_urls {
-                    out.push(format!("member {}: peer URLs {:?} -> {:?}", b.id, b.peer_urls, n.peer_urls));
+                    out.push(format!(
+                        "member {}: peer URLs {} then, {} now",
+                        b.id,
+                        b.peer_urls.join(", "),
+                        n.peer_urls.join(", ")
+                    ));
                 }
             }
         }
     }
     for n in now.iter().filter(|n| !before.iter().any(|b| b.id == n.id)) {
-        out.push(format!("member {} ({}) is new, peer URLs {:?}", n.id, n.name, n.peer_urls));
+        out.push(format!("member {} ({}) is new, peer URLs {}", n.id, n.name, n.peer_urls.join(", ")));
     }
     out
 }

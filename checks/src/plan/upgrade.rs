@@ -120,8 +120,6 @@ pub fn upgrade(snap: &Snapshot, findings: &[Finding], opts: &UpgradeOptions) -> 
         ));
         return numbered(snap, steps);
     }
-    let leader = snap.leader();
-    let order = restart_order(snap, leader);
     let dist = crate::detect::distribution(snap).map(|d| d.0);
     // The backup comes from a follower: a snapshot streams the whole database, and the
     // leader has enough to do.
