@@ -125,16 +125,27 @@ pub fn load(dir: &Path, now: OffsetDateTime) -> Result<Snapshot> {
     if status_path.exists() {
         absent_members_gap(&mut snap, health_path.exists());
     }
-    match read_kube(dir, [NODES, NODES_JSON], "kubectl get nodes", crate::collect::kube::parse_nodes)? {
+    let nodes = read_kube(
+        dir,
+        [NODES, NODES_JSON],
+        "kubectl get nodes",
+        crate::collect::kube::parse_nodes,
+        Some(crate::collect::kube::read_nodes_fast),
+    )?;
+    match nodes {
         Some(nodes) => snap.nodes = Some(nodes),
         None => snap.gaps.push(Gap::new(
             "kubernetes",
             format!("no {NODES} in the bundle (capture: kubectl get nodes -o yaml > {NODES})"),
         )),
     }
-    if let Some(pods) =
-        read_kube(dir, [PODS, PODS_JSON], "kubectl -n kube-system get pods", crate::collect::kube::parse_etcd_pods)?
-    {
+    if let Some(pods) = read_kube(
+        dir,
+        [PODS, PODS_JSON],
+        "kubectl -n kube-system get pods",
+        crate::collect::kube::parse_etcd_pods,
+        None,
+    )? {
         snap.etcd_pods = Some(pods);
     }
     let local_json = dir.join(LOCAL_JSON);
@@ -303,17 +314,23 @@ fn read_json(path: &Path) -> Result<Value> {
 
 /// A Kubernetes capture kept as YAML, JSON or both (`kubectl get ... -o yaml|json`): `None`
 /// when neither is there. Both are read when both are there, and must hold the same objects:
-/// which one is current cannot be told from the files, so a difference stops the run.
+/// which one is current cannot be told from the files, so a difference stops the run. `fast`
+/// reads a file without holding it whole, or says it cannot (then `parse` reads it).
 fn read_kube<T: PartialEq + Named>(
     dir: &Path,
     names: [&str; 2],
     command: &str,
     parse: fn(&str) -> Result<Vec<T>, String>,
+    fast: Option<fn(&Path) -> Option<Vec<T>>>,
 ) -> Result<Option<Vec<T>>> {
     let mut read = Vec::new();
     for (name, format) in names.iter().zip(["yaml", "json"]) {
         let path = dir.join(name);
         if !path.exists() {
+            continue;
+        }
+        if let Some(items) = fast.and_then(|f| f(&path)) {
+            read.push((path, items));
             continue;
         }
         let text = limits::read(&path, &limits::KUBE_LIST)?;

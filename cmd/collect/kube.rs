@@ -139,6 +139,32 @@ async fn config(t: &KubeTarget) -> Result<Config, String> {
     }
 }
 
+/// A `kubectl get nodes -o yaml|json` file read line by line (`node_list_yaml`,
+/// `node_list_json`): a 5,000-node list is 15 to 75 MB, mostly image lists the checks never
+/// read. `None` when the file is not laid out as those readers expect, or breaks a limit: the
+/// caller then reads it whole (`parse_nodes`), which names the limit or the parse error.
+pub fn read_nodes_fast(path: &std::path::Path) -> Option<Vec<Node>> {
+    use super::limits::KUBE_LIST;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    // JSON or YAML, by the first byte that is not white space (a BOM makes it the slow way).
+    let mut head = [0u8; 512];
+    let n = file.read(&mut head).ok()?;
+    let json = head[..n].iter().find(|b| !b.is_ascii_whitespace())? == &b'{';
+    let file = std::fs::File::open(path).ok()?;
+    let mut lines = super::lines::Lines::new(file, KUBE_LIST.max_field, KUBE_LIST.max_bytes);
+    let doc = if json { super::node_list_json::read(&mut lines) } else { super::node_list_yaml::read(&mut lines) };
+    doc.ok().flatten().map(nodes_of)
+}
+
+/// The nodes of a List, or the one Node.
+fn nodes_of(doc: lean::Doc) -> Vec<Node> {
+    if doc.kind == "Node" {
+        return vec![doc.node().into_node()];
+    }
+    doc.items.into_iter().map(lean::Node::into_node).collect()
+}
+
 /// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node.
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
     // A large cluster's node list is 15 MB and more (image lists, conditions with their
@@ -152,10 +178,7 @@ pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
         return Ok(nodes);
     }
     let doc: lean::Doc = parse_doc(text)?;
-    if doc.kind == "Node" {
-        return Ok(vec![doc.node().into_node()]);
-    }
-    Ok(doc.items.into_iter().map(lean::Node::into_node).collect())
+    Ok(nodes_of(doc))
 }
 
 /// The item byte ranges of `text` (see `list_items`, `json_items`) parsed on up to 8 threads.
@@ -409,14 +432,15 @@ pub fn parse_etcd_pods(text: &str) -> Result<Vec<EtcdPod>, String> {
 }
 
 /// Only the parts of a Node the checks read: everything else (images, capacity, managed
-/// fields) is skipped while parsing, never held.
-mod lean {
+/// fields) is skipped while parsing, never held. The line readers of `node_list_yaml` and
+/// `node_list_json` fill the same types, and must read what serde reads.
+pub(crate) mod lean {
     use std::collections::BTreeMap;
 
     use serde::Deserialize;
 
     /// A List of nodes, or one Node.
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq)]
     #[serde(default)]
     pub struct Doc {
         pub kind: String,
@@ -431,14 +455,14 @@ mod lean {
         }
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default)]
     pub struct Node {
         pub metadata: Meta,
         pub status: Status,
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default)]
     pub struct Meta {
         pub name: String,
@@ -446,7 +470,7 @@ mod lean {
         pub annotations: BTreeMap<String, String>,
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default, rename_all = "camelCase")]
     pub struct Status {
         pub addresses: Vec<Address>,
@@ -454,13 +478,13 @@ mod lean {
         pub node_info: Info,
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default)]
     pub struct Address {
         pub address: String,
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default, rename_all = "camelCase")]
     pub struct Condition {
         #[serde(rename = "type")]
@@ -469,7 +493,7 @@ mod lean {
         pub last_transition_time: Option<String>,
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize, Default, Debug, PartialEq, Clone)]
     #[serde(default, rename_all = "camelCase")]
     pub struct Info {
         pub kubelet_version: String,

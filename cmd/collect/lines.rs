@@ -1,0 +1,135 @@
+//! Lines of a large capture, read from the file in fixed chunks: a 5,000-node `kubectl get
+//! nodes -o yaml|json` is 15 to 75 MB, and the node list readers need one line at a time, so
+//! the whole file is never held in memory.
+
+use std::io::{self, Read};
+
+const CHUNK: usize = 256 * 1024;
+
+/// Why the lines could not all be read.
+#[derive(Debug)]
+pub enum Stop {
+    /// A line longer than the limit given: the caller reads the file the slow way, which names
+    /// the limit.
+    TooLong,
+    /// Past the size limit given.
+    TooBig,
+    /// Not UTF-8.
+    NotText,
+    Io(io::Error),
+}
+
+/// One line at a time, without its `\n` (and `\r` before it).
+pub struct Lines<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    max_line: usize,
+    max_bytes: u64,
+    read: u64,
+    /// 1-based number of the line last returned.
+    pub number: usize,
+}
+
+impl<R: Read> Lines<R> {
+    pub fn new(inner: R, max_line: usize, max_bytes: u64) -> Self {
+        Lines { inner, buf: vec![0; CHUNK], start: 0, end: 0, eof: false, max_line, max_bytes, read: 0, number: 0 }
+    }
+
+    /// The next line, `None` at the end of the file. A last line without `\n` counts.
+    pub fn next_line(&mut self) -> Result<Option<&str>, Stop> {
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let (from, to) = (self.start, self.start + nl);
+                self.start = to + 1;
+                return self.line(from, to).map(Some);
+            }
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let (from, to) = (self.start, self.end);
+                self.start = self.end;
+                return self.line(from, to).map(Some);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn line(&mut self, from: usize, to: usize) -> Result<&str, Stop> {
+        self.number += 1;
+        let bytes = &self.buf[from..to];
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.len() > self.max_line {
+            return Err(Stop::TooLong);
+        }
+        std::str::from_utf8(bytes).map_err(|_| Stop::NotText)
+    }
+
+    /// Reads more after the unfinished line, moving it to the front (or growing the buffer
+    /// when it fills it, up to the line limit).
+    fn fill(&mut self) -> Result<(), Stop> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.buf.len() > self.max_line.saturating_add(2) {
+                return Err(Stop::TooLong);
+            }
+            let grown = self.buf.len() * 2;
+            self.buf.resize(grown, 0);
+        }
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Stop::Io(e)),
+            }
+        };
+        self.read += n as u64;
+        if self.read > self.max_bytes {
+            return Err(Stop::TooBig);
+        }
+        self.end += n;
+        self.eof = n == 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &[u8], max_line: usize) -> Result<Vec<String>, String> {
+        let mut l = Lines::new(text, max_line, u64::MAX);
+        l.buf = vec![0; 8]; // small chunks: lines cross chunk ends
+        let mut out = Vec::new();
+        loop {
+            match l.next_line() {
+                Ok(Some(s)) => out.push(s.to_string()),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(format!("{e:?}")),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_across_chunks_crlf_and_a_last_line_without_newline() {
+        let got = all(b"a: 1\r\nbb: a long line past the chunk\n\nlast", 100).expect("lines");
+        assert_eq!(got, ["a: 1", "bb: a long line past the chunk", "", "last"]);
+        assert_eq!(all(b"", 100).expect("empty"), Vec::<String>::new());
+        assert_eq!(all(b"x\n", 100).expect("one"), ["x"]);
+    }
+
+    #[test]
+    fn a_line_past_the_limit_and_bytes_that_are_not_text_stop() {
+        assert_eq!(all(b"short\nthis one is far too long\n", 10).unwrap_err(), "TooLong");
+        assert_eq!(all(b"ok\n\xff\xfe\n", 10).unwrap_err(), "NotText");
+        let mut l = Lines::new(&b"0123456789\n0123456789\n"[..], 100, 12);
+        assert!(matches!(l.next_line(), Err(Stop::TooBig)));
+    }
+}
