@@ -321,7 +321,7 @@ fn read_kube<T: PartialEq + Named>(
     names: [&str; 2],
     command: &str,
     parse: fn(&str) -> Result<Vec<T>, String>,
-    fast: Option<fn(&Path) -> Option<Vec<T>>>,
+    fast: Option<FastRead<T>>,
 ) -> Result<Option<Vec<T>>> {
     let mut read = Vec::new();
     for (name, format) in names.iter().zip(["yaml", "json"]) {
@@ -358,6 +358,9 @@ fn read_kube<T: PartialEq + Named>(
     }
     Ok(Some(first))
 }
+
+/// A reader of a large capture that never holds it whole; `None` when it cannot read it.
+type FastRead<T> = fn(&Path) -> Option<Vec<T>>;
 
 /// The name of an object, for messages.
 trait Named {

@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn a_line_past_the_limit_and_bytes_that_are_not_text_stop() {
-        assert_eq!(all(b"short\nthis one is far too long\n", 10).unwrap_err(), "TooLong");
-        assert_eq!(all(b"ok\n\xff\xfe\n", 10).unwrap_err(), "NotText");
+        assert_eq!(all(b"short\nthis one is far too long\n", 10).expect_err("too long"), "TooLong");
+        assert_eq!(all(b"ok\n\xff\xfe\n", 10).expect_err("not text"), "NotText");
         let mut l = Lines::new(&b"0123456789\n0123456789\n"[..], 100, 12);
         assert!(matches!(l.next_line(), Err(Stop::TooBig)));
     }
