@@ -62,6 +62,12 @@ pub fn bundle_files(data: &[u8]) {
 pub fn kube_documents(data: &[u8]) {
     let p = parts(data, 2);
     let mut snap = Snapshot::new(Source::Bundle, OffsetDateTime::UNIX_EPOCH);
+    // The line-by-line readers answer as serde does, or not at all.
+    let text = String::from_utf8_lossy(p[0]);
+    if let Some(fast) = kube::nodes_by_line(text.as_bytes(), text.trim_start().starts_with('{'), u64::MAX) {
+        let whole = kube::parse_nodes_whole(&text);
+        assert!(whole.as_ref() == Ok(&fast), "read line by line: {fast:?}\nby serde: {whole:?}");
+    }
     if let Ok(nodes) = kube::parse_nodes(&String::from_utf8_lossy(p[0])) {
         snap.nodes = Some(nodes);
     }

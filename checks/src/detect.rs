@@ -10,8 +10,15 @@ pub fn distribution(snap: &Snapshot) -> Option<(Distribution, String)> {
         return Some((l.distribution, format!("this node's {}", l.source)));
     }
     let nodes = snap.nodes.as_deref().unwrap_or_default();
-    let has_annotation = |prefix: &str| nodes.iter().find(|n| n.annotations.keys().any(|k| k.starts_with(prefix)));
-    let has_label = |prefix: &str| nodes.iter().find(|n| n.labels.keys().any(|k| k.starts_with(prefix)));
+    // A key with this prefix is the first key at or after it: one lookup per node, not a scan
+    // of its keys (several checks ask this of 5,000 nodes).
+    let keyed = |keys: &std::collections::BTreeMap<String, String>, prefix: &str| {
+        keys.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    };
+    let has_annotation = |prefix: &str| nodes.iter().find(|n| keyed(&n.annotations, prefix));
+    let has_label = |prefix: &str| nodes.iter().find(|n| keyed(&n.labels, prefix));
     if let Some(n) = has_annotation("rke2.io/").or_else(|| has_annotation("etcd.rke2.cattle.io/")) {
         return Some((Distribution::Rke2, format!("node {} has rke2.io annotations", n.name)));
     }

@@ -151,10 +151,19 @@ pub fn read_nodes_fast(path: &std::path::Path) -> Option<Vec<Node>> {
     let mut head = [0u8; 512];
     let n = file.read(&mut head).ok()?;
     let json = head[..n].iter().find(|b| !b.is_ascii_whitespace())? == &b'{';
-    let file = std::fs::File::open(path).ok()?;
-    let mut lines = super::lines::Lines::new(file, KUBE_LIST.max_field, KUBE_LIST.max_bytes);
+    nodes_by_line(std::fs::File::open(path).ok()?, json, KUBE_LIST.max_bytes)
+}
+
+/// `read_nodes_fast` on any reader (the fuzzer holds it to `parse_nodes_whole`).
+pub fn nodes_by_line(r: impl std::io::Read, json: bool, max_bytes: u64) -> Option<Vec<Node>> {
+    let mut lines = super::lines::Lines::new(r, super::limits::KUBE_LIST.max_field, max_bytes);
     let doc = if json { super::node_list_json::read(&mut lines) } else { super::node_list_yaml::read(&mut lines) };
     doc.ok().flatten().map(nodes_of)
+}
+
+/// A node document read whole by serde: what the line readers must agree with.
+pub fn parse_nodes_whole(text: &str) -> Result<Vec<Node>, String> {
+    parse_doc::<lean::Doc>(text).map(nodes_of)
 }
 
 /// The nodes of a List, or the one Node.
@@ -165,242 +174,10 @@ fn nodes_of(doc: lean::Doc) -> Vec<Node> {
     doc.items.into_iter().map(lean::Node::into_node).collect()
 }
 
-/// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node.
+/// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node, read whole
+/// (the line readers of `read_nodes_fast` read the large ones).
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
-    // A large cluster's node list is 15 MB and more (image lists, conditions with their
-    // messages): its items are cut apart and parsed in parallel; YAML items are first stripped
-    // of the parts the checks never read (`NEVER_READ`), which libyaml would scan slowly.
-    let json = text.trim_start().starts_with('{');
-    let items = if json { json_items(text) } else { list_items(text) };
-    if let Some(items) = items
-        && let Ok(nodes) = parse_items_parallel(text, &items, json)
-    {
-        return Ok(nodes);
-    }
-    let doc: lean::Doc = parse_doc(text)?;
-    Ok(nodes_of(doc))
-}
-
-/// The item byte ranges of `text` (see `list_items`, `json_items`) parsed on up to 8 threads.
-fn parse_items_parallel(text: &str, items: &Items, json: bool) -> Result<Vec<Node>, String> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let per = items.ranges.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .ranges
-            .chunks(per)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    let mut doc = String::with_capacity(4096);
-                    chunk
-                        .iter()
-                        .map(|r| {
-                            if json {
-                                return serde_json::from_str::<lean::Node>(&text[r.clone()])
-                                    .map(lean::Node::into_node)
-                                    .map_err(|e| e.to_string());
-                            }
-                            doc.clear();
-                            lean_item(&text[r.clone()], items.indent, &mut doc);
-                            serde_yaml_ng::from_str::<lean::Node>(&doc)
-                                .map(lean::Node::into_node)
-                                .map_err(|e| e.to_string())
-                        })
-                        .collect::<Result<Vec<Node>, String>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(items.ranges.len());
-        for h in handles {
-            out.extend(h.join().map_err(|_| "a parser thread failed".to_string())??);
-        }
-        Ok(out)
-    })
-}
-
-/// Where the items of a YAML `List` are, and at which indentation their `- ` stands.
-#[derive(Debug, PartialEq)]
-struct Items {
-    indent: usize,
-    ranges: Vec<std::ops::Range<usize>>,
-}
-
-/// The items of a YAML `List` laid out as kubectl (and every common emitter) prints it: an
-/// `items:` key at column 0 followed by block sequence entries (`- ` at one indentation).
-/// `None` for anything else (the caller then parses the whole document), so an unusual layout
-/// costs speed, never correctness.
-fn list_items(text: &str) -> Option<Items> {
-    let mut at = 0;
-    let mut lines = text.split_inclusive('\n').map(|l| {
-        let start = at;
-        at += l.len();
-        (start, l)
-    });
-    lines.by_ref().find(|(_, l)| l.trim_end() == "items:")?;
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut indent: Option<usize> = None;
-    for (start, line) in lines {
-        let end = start + line.len();
-        let trimmed = line.trim_start_matches(' ');
-        if trimmed.starts_with('\t') {
-            return None;
-        }
-        let body = trimmed.trim_end();
-        if body.is_empty() || body.starts_with('#') {
-            if let Some(r) = ranges.last_mut() {
-                r.end = end;
-            }
-            continue;
-        }
-        let lead = line.len() - trimmed.len();
-        let ind = *indent.get_or_insert(lead);
-        if lead == ind && (body.starts_with("- ") || body == "-") {
-            ranges.push(start..end);
-        } else if lead >= ind + 2 && !ranges.is_empty() {
-            if let Some(r) = ranges.last_mut() {
-                r.end = end;
-            }
-        } else if lead <= ind && !body.starts_with('-') {
-            // The next key of the List (kind:, metadata:): the items are over.
-            break;
-        } else {
-            return None;
-        }
-    }
-    (!ranges.is_empty()).then_some(Items { indent: indent.unwrap_or(0), ranges })
-}
-
-/// The items of a JSON `List` pretty-printed as kubectl (Go's `MarshalIndent`) and jq print
-/// it: `"items": [` on a line of its own, then each item opening with `{` alone on a line and
-/// closing with `}` or `},` at the same indentation. Raw newlines never occur inside JSON
-/// strings, so such lines are structure. `None` for anything else (a minified list: then the
-/// whole document is parsed).
-fn json_items(text: &str) -> Option<Items> {
-    let mut at = 0;
-    let mut lines = text.split_inclusive('\n').map(|l| {
-        let start = at;
-        at += l.len();
-        (start, l)
-    });
-    lines.by_ref().find(|(_, l)| l.trim() == "\"items\": [")?;
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut indent: Option<usize> = None;
-    let mut open: Option<usize> = None;
-    for (start, line) in lines {
-        let body = line.trim();
-        let lead = line.len() - line.trim_start_matches(' ').len();
-        match (open, body) {
-            (None, "{") if indent.is_none_or(|i| i == lead) => {
-                indent = Some(lead);
-                open = Some(start);
-            }
-            (None, "]" | "],") => break,
-            (None, _) => return None,
-            (Some(s), "}" | "},") if indent == Some(lead) => {
-                ranges.push(s..start + line.trim_end().trim_end_matches(',').len());
-                open = None;
-            }
-            (Some(_), _) => {}
-        }
-    }
-    (open.is_none() && !ranges.is_empty()).then_some(Items { indent: indent.unwrap_or(0), ranges })
-}
-
-/// The keys of a Node the checks never read (`lean::Node`), by the path of their parent: the
-/// image lists, capacity, the spec, conditions' messages. Dropped from an item's text before
-/// the YAML parser scans it; an unusual spelling (a quoted key) is simply kept and skipped by
-/// serde as before.
-const NEVER_READ: &[(&[&str], &[&str])] = &[
-    (&[], &["spec"]),
-    (&["metadata"], &["managedFields", "ownerReferences", "finalizers"]),
-    (
-        &["status"],
-        &[
-            "images",
-            "capacity",
-            "allocatable",
-            "daemonEndpoints",
-            "volumesAttached",
-            "volumesInUse",
-            "config",
-            "runtimeHandlers",
-            "features",
-            "declaredFeatures",
-        ],
-    ),
-    (&["status", "conditions"], &["message", "reason", "lastHeartbeatTime"]),
-];
-
-fn never_read(parents: &[(usize, &str)], key: &str) -> bool {
-    NEVER_READ.iter().any(|(path, keys)| {
-        path.len() == parents.len() && path.iter().zip(parents).all(|(a, (_, b))| a == b) && keys.contains(&key)
-    })
-}
-
-/// One item of a List (its lines as in the file, `- ` at `indent`) written into `out` as a
-/// document of its own, without the keys in `NEVER_READ` and everything under them. A key
-/// line is `[- ]*key:` with a plain key; any other line (a scalar's continuation, a block
-/// scalar's content) is kept as it is, and lines more indented than a dropped key, or at its
-/// indentation starting with `-` (its sequence), go with it.
-fn lean_item(item: &str, indent: usize, out: &mut String) {
-    let mut parents: Vec<(usize, &str)> = Vec::new();
-    let mut skip: Option<usize> = None;
-    for (n, raw) in item.split_inclusive('\n').enumerate() {
-        let line = if n == 0 {
-            // `- key: v` at `indent`: the same line as the document's first line.
-            let l = &raw[indent..];
-            l.strip_prefix("- ").or_else(|| l.strip_prefix('-')).unwrap_or(l)
-        } else if raw.len() > indent + 2 && raw.as_bytes()[..indent + 2].iter().all(|b| *b == b' ') {
-            &raw[indent + 2..]
-        } else {
-            // A blank or comment line less indented than the item.
-            if skip.is_none() {
-                out.push('\n');
-            }
-            continue;
-        };
-        let lead = line.len() - line.trim_start_matches(' ').len();
-        let body = &line[lead..];
-        if let Some(k) = skip {
-            if body.trim_end().is_empty() || lead > k || (lead == k && body.starts_with('-')) {
-                continue;
-            }
-            skip = None;
-        }
-        // `- - key:`: each marker moves the key two columns right.
-        let mut key_at = lead;
-        let mut rest = body;
-        while let Some(r) = rest.strip_prefix("- ") {
-            key_at += 2;
-            rest = r;
-        }
-        let markers = key_at - lead;
-        let key = rest.split_once(':').map(|(k, _)| k).filter(|k| {
-            let after = &rest[k.len() + 1..];
-            (after.starts_with(' ') || after.trim_end().is_empty())
-                && !k.is_empty()
-                && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
-        });
-        let Some(key) = key else {
-            out.push_str(line);
-            continue;
-        };
-        while parents.last().is_some_and(|(at, _)| *at >= key_at) {
-            parents.pop();
-        }
-        if never_read(&parents, key) {
-            skip = Some(key_at);
-            if markers > 0 {
-                // The first key of a sequence entry: keep the entry, without the key.
-                out.push_str(&line[..lead]);
-                out.push_str(&body[..markers - 1]);
-                out.push('\n');
-            }
-            continue;
-        }
-        parents.push((key_at, key));
-        out.push_str(line);
-    }
+    parse_nodes_whole(text)
 }
 
 /// A `kubectl ... -o json|yaml` document.
@@ -565,20 +342,23 @@ mod tests {
     }
 
     #[test]
-    fn items_parsed_one_by_one_equal_the_whole_document() {
+    fn node_files_read_line_by_line_equal_the_whole_document() {
         for b in ["k3s-etcd-only-via-etcd", "kubeadm-node-deleted", "kubeadm-etcd-crashloop"] {
-            let text = fixture(b);
-            let items = list_items(&text).expect("kubectl layout");
-            assert!(!items.ranges.is_empty(), "{b}");
-            let whole: lean::Doc = parse_doc(&text).expect("whole");
-            let whole: Vec<Node> = whole.items.into_iter().map(lean::Node::into_node).collect();
-            assert_eq!(parse_items_parallel(&text, &items, false).expect("items"), whole, "{b}");
-            assert_eq!(parse_nodes(&text).expect("nodes"), whole, "{b}");
+            let p =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bundles").join(b).join("nodes.yaml");
+            let fast = read_nodes_fast(&p).unwrap_or_else(|| panic!("{b}: not read line by line"));
+            assert_eq!(fast, parse_nodes(&fixture(b)).expect("whole"), "{b}");
         }
+        // Cut inside a line, the file is left to the whole-document parser.
+        let d = tempfile::tempdir().expect("tempdir");
+        let cut = d.path().join("nodes.yaml");
+        let text = fixture("kubeadm-node-deleted");
+        std::fs::write(&cut, text.trim_end()).expect("write");
+        assert_eq!(read_nodes_fast(&cut), None);
     }
 
     #[test]
-    fn full_node_objects_read_the_same_from_json_from_yaml_and_without_the_parts_never_read() {
+    fn full_node_objects_read_the_same_from_json_and_from_yaml() {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/bundles/kubeadm-etcd-crashloop-json/nodes.json");
         let json = std::fs::read_to_string(&p).expect("nodes.json");
@@ -587,29 +367,8 @@ mod tests {
         let from_json = parse_nodes(&json).expect("json nodes");
         assert_eq!(from_json.len(), 5);
         assert!(from_json.iter().all(|n| n.ready.is_some() && !n.kubelet_version.is_empty() && !n.labels.is_empty()));
-        let items = list_items(&yaml).expect("kubectl layout");
-        let mut lean = String::new();
-        lean_item(&yaml[items.ranges[0].clone()], items.indent, &mut lean);
-        assert!(!lean.contains("sizeBytes") && !lean.contains("podCIDR") && !lean.contains("KubeletReady"), "{lean}");
-        assert!(lean.contains("lastTransitionTime") && lean.contains("kubeletVersion"), "{lean}");
-        assert_eq!(parse_items_parallel(&yaml, &items, false).expect("lean items"), from_json);
-        let by_item = json_items(&json).expect("kubectl's JSON layout");
-        assert_eq!(by_item.ranges.len(), 5);
-        let whole: lean::Doc = serde_json::from_str(&json).expect("whole json");
-        assert_eq!(whole.items.into_iter().map(lean::Node::into_node).collect::<Vec<_>>(), from_json);
-        let whole: lean::Doc = serde_yaml_ng::from_str(&yaml).expect("whole");
-        assert_eq!(whole.items.into_iter().map(lean::Node::into_node).collect::<Vec<_>>(), from_json);
-    }
-
-    #[test]
-    fn a_dropped_key_takes_its_block_and_nothing_else() {
-        let item = "- metadata:\n    name: a\n  spec:\n    taints:\n    - key: x\n  status:\n    conditions:\n    - lastHeartbeatTime: t\n      message: |\n        images:\n        - x\n      status: \"True\"\n      type: Ready\n    images:\n    - names:\n      - n\n      sizeBytes: 1\n    nodeInfo:\n      kubeletVersion: v1\n";
-        let mut out = String::new();
-        lean_item(item, 0, &mut out);
-        assert_eq!(
-            out,
-            "metadata:\n  name: a\nstatus:\n  conditions:\n  -\n    status: \"True\"\n    type: Ready\n  nodeInfo:\n    kubeletVersion: v1\n"
-        );
+        assert_eq!(parse_nodes(&yaml).expect("yaml nodes"), from_json);
+        assert_eq!(nodes_by_line(yaml.as_bytes(), false, u64::MAX).as_ref(), Some(&from_json));
     }
 
     #[test]
@@ -618,7 +377,6 @@ mod tests {
         let n = parse_nodes(indented).expect("parse");
         assert_eq!(n.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(n[0].addresses, ["10.0.0.1"]);
-        assert_eq!(list_items("apiVersion: v1\nitems: []\nkind: List\n"), None);
         assert!(parse_nodes("apiVersion: v1\nitems: []\nkind: List\n").expect("empty").is_empty());
         let one = "apiVersion: v1\nkind: Node\nmetadata:\n  name: solo\nstatus:\n  conditions:\n  - type: Ready\n    status: \"True\"\n    lastTransitionTime: \"2026-11-20T08:01:55Z\"\n";
         let n = parse_nodes(one).expect("one node");
@@ -626,8 +384,8 @@ mod tests {
         assert!(n[0].ready_since.is_some());
         let json = r#"{"apiVersion":"v1","kind":"List","items":[{"metadata":{"name":"j"}}]}"#;
         assert_eq!(parse_nodes(json).expect("json")[0].name, "j");
-        // Tabs and stray layouts fall back to the whole-document parser (and its errors).
-        assert_eq!(list_items("items:\n\t- a\n"), None);
+        // Tabs and stray layouts are read by the whole-document parser (and its errors).
+        assert_eq!(nodes_by_line(&b"items:\n\t- a\n"[..], false, u64::MAX), None);
         assert!(parse_nodes("items:\n- metadata: [unclosed\n").is_err());
     }
 }

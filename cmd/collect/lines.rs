@@ -31,11 +31,24 @@ pub struct Lines<R> {
     read: u64,
     /// 1-based number of the line last returned.
     pub number: usize,
+    /// The last line had no `\n`: a capture cut short, or written by hand.
+    pub unterminated: bool,
 }
 
 impl<R: Read> Lines<R> {
     pub fn new(inner: R, max_line: usize, max_bytes: u64) -> Self {
-        Lines { inner, buf: vec![0; CHUNK], start: 0, end: 0, eof: false, max_line, max_bytes, read: 0, number: 0 }
+        Lines {
+            inner,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            max_line,
+            max_bytes,
+            read: 0,
+            number: 0,
+            unterminated: false,
+        }
     }
 
     /// The next line, `None` at the end of the file. A last line without `\n` counts.
@@ -52,6 +65,7 @@ impl<R: Read> Lines<R> {
                 }
                 let (from, to) = (self.start, self.end);
                 self.start = self.end;
+                self.unterminated = true;
                 return self.line(from, to).map(Some);
             }
             self.fill()?;
@@ -61,7 +75,7 @@ impl<R: Read> Lines<R> {
     fn line(&mut self, from: usize, to: usize) -> Result<&str, Stop> {
         self.number += 1;
         let bytes = &self.buf[from..to];
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let bytes = if bytes.last() == Some(&b'\r') { &bytes[..bytes.len() - 1] } else { bytes };
         if bytes.len() > self.max_line {
             return Err(Stop::TooLong);
         }
@@ -123,6 +137,12 @@ mod tests {
         assert_eq!(got, ["a: 1", "bb: a long line past the chunk", "", "last"]);
         assert_eq!(all(b"", 100).expect("empty"), Vec::<String>::new());
         assert_eq!(all(b"x\n", 100).expect("one"), ["x"]);
+        let mut l = Lines::new(&b"a\nb"[..], 10, 100);
+        while let Ok(Some(_)) = l.next_line() {}
+        assert!(l.unterminated);
+        let mut l = Lines::new(&b"a\nb\n"[..], 10, 100);
+        while let Ok(Some(_)) = l.next_line() {}
+        assert!(!l.unterminated);
     }
 
     #[test]
