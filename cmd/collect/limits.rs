@@ -41,14 +41,14 @@ pub const ETCDCTL: Limits = Limits {
 };
 
 /// `kubectl get nodes|pods -o yaml|json`: a 5,000-node list with image lists and conditions is
-/// about 15 MB as YAML and 25 MB as JSON; a node annotation can hold a few KiB of JSON.
+/// 15 to 40 MB as YAML and up to 75 MB as JSON; a node annotation can hold a few KiB of JSON.
 pub const KUBE_LIST: Limits = Limits {
     kind: "a `kubectl get -o yaml|json` list",
     advice: "capture it again with `kubectl get ... -o yaml` or `-o json`",
     max_bytes: 256 * MIB,
     max_depth: 64,
     max_field: MIB as usize,
-    real: "a 5,000-node `kubectl get nodes -o yaml` is about 15 MB, nested about 8 deep",
+    real: "a 5,000-node `kubectl get nodes -o yaml` is 15 to 40 MB, nested about 8 deep",
 };
 
 /// A plan file for `apply -f` (`plan -o yaml|json`).

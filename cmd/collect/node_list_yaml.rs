@@ -91,49 +91,54 @@ fn cut_items<R: Read>(lines: &mut Lines<R>, tx: &SyncSender<Batch>) -> Result<Op
         }
         tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
     };
-    while let Some(line) = lines.next_line()? {
-        if std::mem::take(&mut first) && line.starts_with('\u{feff}') {
-            return Ok(None);
-        }
-        let lead = line.len() - line.trim_start_matches(' ').len();
-        let body = &line[lead..];
-        if body.starts_with('\t') || lead > MAX_LEAD {
-            return Ok(None);
-        }
-        if let State::Items { indent } = &mut state {
-            if is_blank(body) || body.as_bytes()[0] == b'#' {
-                if !item.is_empty() {
-                    item.push(line, lead);
-                }
-                continue;
+    let max_line = lines.max_line();
+    while let Some(block) = lines.next_block()? {
+        for line in block.split_inclusive('\n') {
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.len() > max_line || (std::mem::take(&mut first) && line.starts_with('\u{feff}')) {
+                return Ok(None);
             }
-            let ind = *indent.get_or_insert(lead);
-            if lead == ind && is_entry(body) {
-                if !send(&mut item, ind, false) {
+            let lead = line.len() - line.trim_start_matches(' ').len();
+            let body = &line[lead..];
+            if body.starts_with('\t') || lead > MAX_LEAD {
+                return Ok(None);
+            }
+            if let State::Items { indent } = &mut state {
+                if is_blank(body) || body.as_bytes()[0] == b'#' {
+                    if !item.is_empty() {
+                        item.push(line, lead);
+                    }
+                    continue;
+                }
+                let ind = *indent.get_or_insert(lead);
+                if lead == ind && is_entry(body) {
+                    if !send(&mut item, ind, false) {
+                        return Ok(None);
+                    }
+                    item.push(line, lead);
+                    continue;
+                }
+                if lead > ind && !item.is_empty() {
+                    item.push(line, lead);
+                    continue;
+                }
+                if lead > 0 || body.starts_with('-') || !send(&mut item, ind, true) {
                     return Ok(None);
                 }
-                item.push(line, lead);
+                state = State::Root;
+            }
+            if lead == 0 && body.trim_end() == "items:" {
+                if std::mem::replace(&mut seen_items, true) {
+                    return Ok(None);
+                }
+                root.push_str("items: []\n");
+                state = State::Items { indent: None };
                 continue;
             }
-            if lead > ind && !item.is_empty() {
-                item.push(line, lead);
-                continue;
-            }
-            if lead > 0 || body.starts_with('-') || !send(&mut item, ind, true) {
-                return Ok(None);
-            }
-            state = State::Root;
+            root.push_str(line);
+            root.push('\n');
         }
-        if lead == 0 && body.trim_end() == "items:" {
-            if std::mem::replace(&mut seen_items, true) {
-                return Ok(None);
-            }
-            root.push_str("items: []\n");
-            state = State::Items { indent: None };
-            continue;
-        }
-        root.push_str(line);
-        root.push('\n');
     }
     // kubectl ends its output with a newline; a capture cut inside a line may be cut inside
     // a value this reader passes over, which serde would refuse.
@@ -656,13 +661,12 @@ fn indicator(b: u8) -> bool {
 
 /// A plain scalar's line that is only text: no comment, no `key: `, no tab.
 fn plain_ok(s: &str) -> bool {
-    // One pass over the bytes: this runs on most lines of a large list.
+    // This runs on most lines of a large list: memchr jumps to the few bytes that matter.
     let b = s.as_bytes();
-    !b.iter().enumerate().any(|(k, c)| match c {
-        b'\t' => true,
+    !memchr::memchr3_iter(b':', b'#', b'\t', b).any(|k| match b[k] {
         b'#' => k > 0 && b[k - 1] == b' ',
         b':' => b.get(k + 1).is_none_or(|n| *n == b' '),
-        _ => false,
+        _ => true,
     })
 }
 
@@ -698,7 +702,11 @@ impl Next {
             }
             Some(b'|' | b'>') => Err(Unsure),
             Some(b'[' | b'{') if v == "[]" || v == "{}" => Ok(Next::Leaf),
-            Some(b'[' | b'{' | b'&' | b'*' | b'!' | b'#' | b'?' | b'%' | b'@' | b'`') => Err(Unsure),
+            // `-1`, `:x`: text; `- x` (a sequence where a value should be), `&a`, `!t`: not.
+            Some(b'-' | b'?' | b':') if v.as_bytes().get(1).is_some_and(|b| *b != b' ') && plain_ok(v) => {
+                Ok(Next::Text { past: col, plain: true, indent: None })
+            }
+            Some(b) if indicator(*b) => Err(Unsure),
             Some(q @ (b'\'' | b'"')) => match quoted_end(v.as_bytes(), *q) {
                 Some(end) if end == v.len() => Ok(Next::Leaf),
                 _ => Err(Unsure),
