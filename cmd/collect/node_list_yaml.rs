@@ -706,11 +706,11 @@ impl Next {
             Some(b'-' | b'?' | b':') if v.as_bytes().get(1).is_some_and(|b| *b != b' ') && plain_ok(v) => {
                 Ok(Next::Text { past: col, plain: true, indent: None })
             }
-            Some(b) if indicator(*b) => Err(Unsure),
             Some(q @ (b'\'' | b'"')) => match quoted_end(v.as_bytes(), *q) {
                 Some(end) if end == v.len() => Ok(Next::Leaf),
                 _ => Err(Unsure),
             },
+            Some(b) if indicator(*b) => Err(Unsure),
             Some(_) if plain_ok(v) => Ok(Next::Text { past: col, plain: true, indent: None }),
             Some(_) => Err(Unsure),
         }
