@@ -64,7 +64,7 @@ impl<R: Read> Lines<R> {
         self
     }
 
-    /// The longest line `next_line` returns (for `next_lines`' readers, which check it).
+    /// The longest line `next_line` returns (for `next_text`'s readers, which check it).
     pub fn max_line(&self) -> usize {
         self.max_line
     }
@@ -97,19 +97,27 @@ impl<R: Read> Lines<R> {
 
     /// The next lines at once, as they stand in the file (each with its `\n`, the last one of
     /// the file maybe without), `None` at the end of the file: for readers that split lines
-    /// themselves. Does not count `number`, and does not check the line limit.
-    pub fn next_lines(&mut self) -> Result<Option<&str>, Stop> {
+    /// themselves (they check the line limit, `max_line`; `number` is not counted). An owned
+    /// text, to hand to another thread; the next chunk is read into `spare` (a text handed
+    /// out before, done with) when given.
+    pub fn next_text(&mut self, spare: Option<String>) -> Result<Option<String>, Stop> {
+        let mut spare = spare;
         loop {
-            let from = self.start;
-            if from < self.text.len() {
-                self.start = self.text.len();
-                return Ok(Some(&self.text[from..]));
+            if self.start < self.text.len() {
+                let mut text = std::mem::replace(&mut self.text, spare.take().unwrap_or_default());
+                text.drain(..self.start);
+                self.text.clear();
+                self.start = 0;
+                return Ok(Some(text));
             }
             if self.not_text {
                 return Err(Stop::NotText);
             }
             if self.eof {
                 return Ok(None);
+            }
+            if let Some(s) = spare.take() {
+                self.text = s;
             }
             self.fill()?;
         }
@@ -192,6 +200,24 @@ mod tests {
         // A character cut by a chunk's end is whole in its line.
         let got = all("ab\u{e9}\u{e9}\u{e9}\u{e9}\ncd\u{10348}x\n".as_bytes(), 100).expect("utf-8");
         assert_eq!(got, ["ab\u{e9}\u{e9}\u{e9}\u{e9}", "cd\u{10348}x"]);
+    }
+
+    #[test]
+    fn texts_handed_out_are_the_whole_lines_in_order_with_the_spare_reused() {
+        let text = "first line\nsecond, longer than a chunk\n\u{e9}t\u{e9}\nlast";
+        let mut l = Lines::new(text.as_bytes(), 100, u64::MAX).with_chunk(8);
+        let (mut got, mut spare) = (String::new(), None);
+        while let Some(t) = l.next_text(spare.take()).expect("text") {
+            assert!(t.ends_with('\n') || got.len() + t.len() == text.len(), "{t:?}");
+            got.push_str(&t);
+            spare = Some(t);
+        }
+        assert_eq!(got, text);
+        // Mixed with next_line: the rest of the chunk.
+        let mut l = Lines::new(&b"a\nb\nc\n"[..], 100, u64::MAX);
+        assert_eq!(l.next_line().expect("line"), Some("a"));
+        assert_eq!(l.next_text(None).expect("text").as_deref(), Some("b\nc\n"));
+        assert_eq!(l.next_text(None).expect("end"), None);
     }
 
     #[test]

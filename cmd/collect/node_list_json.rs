@@ -21,28 +21,46 @@ use super::lines::{Lines, Stop};
 /// caller then parses the whole document with serde).
 pub fn read<R: Read>(lines: &mut Lines<R>) -> Result<Option<lean::Doc>, Stop> {
     let max_line = lines.max_line();
-    let mut r = Reader::default();
-    while let Some(block) = lines.next_lines()? {
-        // Each line is read to its end by its grammar (no search for `\n` first).
-        let mut at = 0;
-        while at < block.len() {
-            let Some(end) = r.line(block, at) else { return Ok(None) };
-            let line = &block.as_bytes()[at..end];
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
-                return Ok(None);
+    let Some(first) = lines.next_text(None)? else { return Ok(None) };
+    let Some(second) = lines.next_text(None)? else {
+        // One chunk (most files): no thread.
+        return Ok(Reader::parse([first].into_iter(), max_line, |_| {}));
+    };
+    // Reading the file (the kernel's copy, the UTF-8 check) on this thread, the lines on
+    // another: a third of the time overlaps.
+    let (blocks, to_parse) = std::sync::mpsc::sync_channel::<String>(2);
+    let (spares, done_with) = std::sync::mpsc::channel::<String>();
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            // Returning early drops the receiver: the reading below stops.
+            let texts = [first, second].into_iter().chain(to_parse);
+            Reader::parse(texts, max_line, |text| {
+                let _ = spares.send(text);
+            })
+        });
+        let mut spare = None;
+        let read = loop {
+            match lines.next_text(spare.take()) {
+                Ok(Some(text)) => {
+                    if blocks.send(text).is_err() {
+                        break Ok(());
+                    }
+                    spare = done_with.try_recv().ok();
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            at = end;
-        }
-    }
-    Ok(r.done.then_some(r.doc))
+        };
+        drop(blocks);
+        // A parser that panicked (it must not) is a document left to serde.
+        let doc = parser.join().ok().flatten();
+        read.map(|()| doc)
+    })
 }
 
 /// What `lean` reads in an object or array, by where it is.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Ctx {
-    /// Not read: only checked.
-    Skip,
     Root,
     Items,
     Node,
@@ -128,9 +146,43 @@ struct Reader {
     in_item: bool,
     /// The document's closing brace was read.
     done: bool,
+    /// Levels open in a part never read (after those on `stack`), and which of them are
+    /// objects (bit 0 the outermost; at most 64 levels in all).
+    skip: usize,
+    skip_objects: u64,
 }
 
 impl Reader {
+    /// The document in `texts` (whole lines each), each handed to `done_with` once read.
+    fn parse(texts: impl Iterator<Item = String>, max_line: usize, done_with: impl Fn(String)) -> Option<lean::Doc> {
+        let mut r = Reader::default();
+        for text in texts {
+            r.block(&text, max_line)?;
+            done_with(text);
+        }
+        r.done.then_some(r.doc)
+    }
+
+    /// Reads whole lines; `None` when the document is not one this reads (or not valid).
+    fn block(&mut self, text: &str, max_line: usize) -> Option<()> {
+        // Each line is read to its end by its grammar (no search for `\n` first).
+        let b = text.as_bytes();
+        let mut at = 0;
+        while at < b.len() {
+            if self.skip > 0 {
+                // Many lines at once, each checked against `max_line` there.
+                at = self.skip_lines(b, at, max_line)?;
+                continue;
+            }
+            let end = self.line(text, at)?;
+            if too_long(b.get(at..end)?, max_line) {
+                return None;
+            }
+            at = end;
+        }
+        Some(())
+    }
+
     /// Reads the line at `s` of `text` (whole lines); where the next line begins, or `None`
     /// when the document is not one this reads (or not valid).
     fn line(&mut self, text: &str, s: usize) -> Option<usize> {
@@ -174,6 +226,70 @@ impl Reader {
             return None;
         }
         self.element(top, text, at)
+    }
+
+    /// The lines from `s` in a part never read (most lines), while it is open: only checked.
+    /// Where it stopped (the end of the part, or of `b`).
+    fn skip_lines(&mut self, b: &[u8], mut s: usize, max_line: usize) -> Option<usize> {
+        // Kept in locals for the loop, written back at the end.
+        let (mut skip, mut objects, mut after) = (self.skip, self.skip_objects, self.after?);
+        let (base, unit) = (self.stack.len(), self.unit);
+        while skip > 0 && s < b.len() {
+            let start = s;
+            let depth = base + skip;
+            let close_at = s + (depth - 1) * unit;
+            if !spaces(b.get(s..close_at)?) {
+                return None;
+            }
+            let obj = objects >> (skip - 1) & 1 == 1;
+            let first = *b.get(close_at)?;
+            if first == b'}' || first == b']' {
+                let comma = b.get(close_at + 1) == Some(&b',');
+                s = eol(b, close_at + 1 + usize::from(comma))?;
+                if (first == b'}') != obj || after == After::Comma {
+                    return None;
+                }
+                skip -= 1;
+                objects &= !(1 << skip);
+                after = if comma { After::Comma } else { After::Value };
+            } else {
+                let at = close_at + unit;
+                if !spaces(b.get(close_at..at)?) || after == After::Value {
+                    return None;
+                }
+                let v = if obj {
+                    if b.get(at) != Some(&b'"') {
+                        return None;
+                    }
+                    let (q, _) = string_end(b, at + 1)?;
+                    if b.get(q + 1..q + 3) != Some(b": ") {
+                        return None;
+                    }
+                    q + 3
+                } else {
+                    at
+                };
+                let (value, v_end) = value(b, v)?;
+                let comma = b.get(v_end) == Some(&b',');
+                s = eol(b, v_end + usize::from(comma))?;
+                after = match value {
+                    Value::Open(_) if comma || depth + 1 > KUBE_LIST.max_depth => return None,
+                    Value::Empty(_) if depth + 1 > KUBE_LIST.max_depth => return None,
+                    Value::Open(obj) => {
+                        objects |= u64::from(obj) << skip;
+                        skip += 1;
+                        After::Open
+                    }
+                    _ if comma => After::Comma,
+                    _ => After::Value,
+                };
+            }
+            if s - start > max_line && too_long(&b[start..s], max_line) {
+                return None;
+            }
+        }
+        (self.skip, self.skip_objects, self.after) = (skip, objects, Some(after));
+        Some(s)
     }
 
     /// `}` or `]` and maybe a comma, then the line's end.
@@ -221,7 +337,10 @@ impl Reader {
             _ => {}
         }
         match (want, value) {
-            (Want::Any, Value::Open(obj)) => self.stack.push(Frame { obj, ctx: Ctx::Skip, seen: 0 }),
+            (Want::Any, Value::Open(obj)) => {
+                self.skip = 1;
+                self.skip_objects = u64::from(obj);
+            }
             (Want::Any, _) => {}
             (Want::Str(slot), Value::Str(esc)) => {
                 let s = string(&text[v..v_end], esc)?;
@@ -260,9 +379,6 @@ impl Reader {
     /// What the field named by `key` (a JSON string with its quotes) of a `ctx` object is;
     /// `None` for a field seen before.
     fn field(&mut self, ctx: Ctx, key: &str, esc: bool) -> Option<Want> {
-        if ctx == Ctx::Skip {
-            return Some(Want::Any);
-        }
         let decoded;
         let name = if esc {
             decoded = string(key, true)?;
@@ -349,6 +465,7 @@ fn string(token: &str, esc: bool) -> Option<String> {
 }
 
 /// The value at `v` and where it ends, checked as serde_json checks it.
+#[inline]
 fn value(b: &[u8], v: usize) -> Option<(Value, usize)> {
     let word = |w: &[u8], value: Value| (b.get(v..v + w.len())? == w).then_some((value, v + w.len()));
     match *b.get(v)? {
@@ -364,7 +481,14 @@ fn value(b: &[u8], v: usize) -> Option<(Value, usize)> {
     }
 }
 
+/// A line (with its end) longer than `max_line` without its end.
+fn too_long(line: &[u8], max_line: usize) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line).len() > max_line
+}
+
 /// The end of a line at `i`: where the next begins (the end of `b` is the file's end).
+#[inline(always)]
 fn eol(b: &[u8], i: usize) -> Option<usize> {
     match b.get(i) {
         None => Some(i),
@@ -378,22 +502,32 @@ fn eol(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// All spaces (indentation), 8 at a time.
+/// All spaces (indentation), 8 at a time (the last 8 overlapping the ones before).
+#[inline(always)]
 fn spaces(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    words.by_ref().all(|w| w == b"        ") && words.remainder().iter().all(|c| *c == b' ')
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|c| *c == b' ');
+    }
+    (0..n - 8).step_by(8).chain([n - 8]).all(|i| word(b, i) == Some(u64::from_ne_bytes([b' '; 8])))
+}
+
+/// The 8 bytes at `i`.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
 }
 
 /// Where the string whose text begins at `i` ends (its closing quote), and whether it has
 /// escapes; `None` for a control character, a bad escape or no end.
+#[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     let mut esc = false;
     loop {
         // 8 bytes at a time up to a quote, a backslash or a control character.
-        while let Some(w) = b.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            let m = special(u64::from_le_bytes(word));
+        while let Some(w) = word(b, i) {
+            let m = special(w);
             if m != 0 {
                 i += (m.trailing_zeros() / 8) as usize;
                 break;
@@ -418,6 +552,7 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
 
 /// The high bit of each byte of `x` that is `"`, `\` or below 0x20 (exact for the lowest
 /// such byte; bytes above it may be marked too).
+#[inline(always)]
 fn special(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -426,6 +561,7 @@ fn special(x: u64) -> u64 {
 }
 
 /// The end of the JSON number at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+#[inline]
 fn number(v: &[u8], i: usize) -> Option<usize> {
     let digits = |i: usize| v[i.min(v.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
     let mut i = i + usize::from(v.get(i) == Some(&b'-'));
@@ -749,9 +885,18 @@ mod tests {
             |n: usize| pretty(&json!({"items": [{"spec": (0..n).fold(json!([]), |v, _| json!([v]))}]}), "  ", false);
         assert!(same_as_serde(&empty(KUBE_LIST.max_depth - 4)).is_some());
         assert!(same_as_serde(&empty(KUBE_LIST.max_depth - 3)).is_none());
-        let text = fixture();
-        let longest = text.lines().map(str::len).max().expect("lines");
-        assert!(read_with(&text, 4096, longest).is_some());
-        assert!(read_with(&text, 4096, longest - 1).is_none());
+        // The longest line where `lean` reads, and where it skips, read in one chunk and in many.
+        let long = "x".repeat(300);
+        let wanted =
+            json!({"items": [{"metadata": {"labels": {"l": long}}, "status": {"images": [{"names": ["a"]}]}}]});
+        let skipped =
+            json!({"items": [{"metadata": {"labels": {"l": "a"}}, "status": {"images": [{"names": [long]}]}}]});
+        for text in [fixture(), pretty(&wanted, "    ", false), pretty(&skipped, "    ", false)] {
+            let longest = text.lines().map(str::len).max().expect("lines");
+            for chunk in [64, 4096, 1 << 20] {
+                assert!(read_with(&text, chunk, longest).is_some(), "{chunk}:\n{text}");
+                assert!(read_with(&text, chunk, longest - 1).is_none(), "{chunk}:\n{text}");
+            }
+        }
     }
 }
