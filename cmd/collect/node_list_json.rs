@@ -214,15 +214,15 @@ impl Reader {
             }
         }
         let close_at = s + (depth - 1) * self.unit;
-        if !spaces(b.get(s..close_at)?) {
-            return None;
-        }
         let first = *b.get(close_at)?;
         if first == b'}' || first == b']' {
+            if !spaces(b.get(s..close_at)?) {
+                return None;
+            }
             return self.close(top, first, b, close_at + 1, after);
         }
         let at = close_at + self.unit;
-        if !spaces(b.get(close_at..at)?) || after == After::Value {
+        if !spaces(b.get(s..at)?) || after == After::Value {
             return None;
         }
         self.element(top, text, at)
@@ -238,12 +238,12 @@ impl Reader {
             let start = s;
             let depth = base + skip;
             let close_at = s + (depth - 1) * unit;
-            if !spaces(b.get(s..close_at)?) {
-                return None;
-            }
             let obj = objects >> (skip - 1) & 1 == 1;
             let first = *b.get(close_at)?;
             if first == b'}' || first == b']' {
+                if !spaces(b.get(s..close_at)?) {
+                    return None;
+                }
                 let comma = b.get(close_at + 1) == Some(&b',');
                 s = eol(b, close_at + 1 + usize::from(comma))?;
                 if (first == b'}') != obj || after == After::Comma {
@@ -254,7 +254,7 @@ impl Reader {
                 after = if comma { After::Comma } else { After::Value };
             } else {
                 let at = close_at + unit;
-                if !spaces(b.get(close_at..at)?) || after == After::Value {
+                if !spaces(b.get(s..at)?) || after == After::Value {
                     return None;
                 }
                 let v = if obj {
@@ -505,11 +505,19 @@ fn eol(b: &[u8], i: usize) -> Option<usize> {
 /// All spaces (indentation), 8 at a time (the last 8 overlapping the ones before).
 #[inline(always)]
 fn spaces(b: &[u8]) -> bool {
+    const SPACES: Option<u64> = Some(u64::from_ne_bytes([b' '; 8]));
     let n = b.len();
     if n < 8 {
         return b.iter().all(|c| *c == b' ');
     }
-    (0..n - 8).step_by(8).chain([n - 8]).all(|i| word(b, i) == Some(u64::from_ne_bytes([b' '; 8])))
+    let mut i = 0;
+    while i + 8 < n {
+        if word(b, i) != SPACES {
+            return false;
+        }
+        i += 8;
+    }
+    word(b, n - 8) == SPACES
 }
 
 /// The 8 bytes at `i`.
