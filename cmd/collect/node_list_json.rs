@@ -20,42 +20,138 @@ use super::lines::{Lines, Stop};
 /// The document as `lean::Doc`, or `Ok(None)` when its layout is not the one this reads (the
 /// caller then parses the whole document with serde).
 pub fn read<R: Read>(lines: &mut Lines<R>) -> Result<Option<lean::Doc>, Stop> {
+    read_in(lines, PIECE)
+}
+
+/// The size of the pieces of a large list parsed in parallel: a few dozen items.
+const PIECE: usize = 1 << 20;
+
+/// `read`, the items cut into pieces of about `piece` bytes.
+///
+/// A large file is read (the kernel's copy, the UTF-8 check) on this thread and cut after
+/// item ends (a line of `},` two levels in); two threads parse the pieces, each from where a
+/// piece begins (inside `items`, after an item) up to where it ends, which must be such a
+/// place again (or the document's end for the last one). Put together in order, that is what
+/// one pass gives; a field of the List seen in two pieces is a duplicate.
+fn read_in<R: Read>(lines: &mut Lines<R>, piece: usize) -> Result<Option<lean::Doc>, Stop> {
+    use std::sync::mpsc::{channel, sync_channel};
     let max_line = lines.max_line();
     let Some(first) = lines.next_text(None)? else { return Ok(None) };
     let Some(second) = lines.next_text(None)? else {
         // One chunk (most files): no thread.
-        return Ok(Reader::parse([first].into_iter(), max_line, |_| {}));
+        let mut r = Reader::default();
+        return Ok(r.block(&first, max_line).and_then(|()| r.done.then_some(r.doc)));
     };
-    // Reading the file (the kernel's copy, the UTF-8 check) on this thread, the lines on
-    // another: a third of the time overlaps.
-    let (blocks, to_parse) = std::sync::mpsc::sync_channel::<String>(2);
-    let (spares, done_with) = std::sync::mpsc::channel::<String>();
+    // The indentation of the line after `{`: where an item ends.
+    let unit = first.split('\n').nth(1).map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
+    let item_end = format!("\n{}}},\n", " ".repeat(2 * unit));
+    let cut_at = (1..=8).contains(&unit).then(|| memchr::memmem::FinderRev::new(item_end.as_bytes()));
+    let (spares, done_with) = channel::<String>();
+    let (results, pieces_read) = channel::<(usize, Option<Piece>)>();
     std::thread::scope(|scope| {
-        let parser = scope.spawn(move || {
-            // Returning early drops the receiver: the reading below stops.
-            let texts = [first, second].into_iter().chain(to_parse);
-            Reader::parse(texts, max_line, |text| {
-                let _ = spares.send(text);
-            })
-        });
-        let mut spare = None;
-        let read = loop {
-            match lines.next_text(spare.take()) {
-                Ok(Some(text)) => {
-                    if blocks.send(text).is_err() {
-                        break Ok(());
+        // Each worker gets the texts of its pieces as they are read, `None` after a piece's
+        // last: no piece is held whole.
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (to, from) = sync_channel::<(usize, Option<String>)>(4);
+                let (spares, results) = (spares.clone(), results.clone());
+                let worker = scope.spawn(move || {
+                    let (mut r, mut ok) = (None, true);
+                    for (k, text) in from {
+                        let reader =
+                            r.get_or_insert_with(|| if k == 0 { Reader::default() } else { Reader::in_items(unit) });
+                        if let Some(text) = text {
+                            ok = ok && reader.block(&text, max_line).is_some();
+                            let _ = spares.send(text);
+                            continue;
+                        }
+                        let piece = r.take().filter(|_| ok).and_then(Reader::piece);
+                        ok = true;
+                        if results.send((k, piece)).is_err() {
+                            return;
+                        }
                     }
-                    spare = done_with.try_recv().ok();
+                });
+                (to, worker)
+            })
+            .collect();
+        drop((spares, results));
+        let send = |k: usize, text: Option<String>| workers[k % 2].0.send((k, text)).is_ok();
+        let (mut k, mut size, mut spare) = (0usize, 0usize, None);
+        let mut early = [first, second].into_iter();
+        let read = loop {
+            let mut text = match early.next() {
+                Some(text) => text,
+                None => match lines.next_text(spare.take()) {
+                    Ok(Some(text)) => text,
+                    Ok(None) => break Ok(send(k, None)),
+                    Err(e) => break Err(e),
+                },
+            };
+            // The largest text read, to read into (the others, more than read, are dropped).
+            spare = done_with.try_iter().max_by_key(String::capacity);
+            size += text.len();
+            let cut = cut_at.as_ref().filter(|_| size >= piece).and_then(|f| f.rfind(text.as_bytes()));
+            let Some(at) = cut else {
+                if !send(k, Some(text)) {
+                    break Ok(false);
                 }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
+                continue;
+            };
+            let rest = text.split_off(at + item_end.len());
+            if !(send(k, Some(text)) && send(k, None) && send(k + 1, Some(rest))) {
+                break Ok(false);
             }
+            k += 1;
+            size = 0;
         };
-        drop(blocks);
-        // A parser that panicked (it must not) is a document left to serde.
-        let doc = parser.join().ok().flatten();
-        read.map(|()| doc)
+        let (senders, workers): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
+        drop(senders);
+        let mut got: Vec<(usize, Option<Piece>)> = pieces_read.iter().collect();
+        got.sort_by_key(|(k, _)| *k);
+        // A worker that panicked (it must not) leaves the document to serde.
+        let panicked = workers.into_iter().map(|w| w.join()).filter(Result::is_err).count() > 0;
+        read.map(|complete| {
+            let all =
+                complete && !panicked && got.len() == k + 1 && got.iter().enumerate().all(|(i, (at, _))| i == *at);
+            let pieces: Option<Vec<Piece>> = got.into_iter().map(|(_, p)| p).collect();
+            pieces.filter(|_| all).and_then(join)
+        })
     })
+}
+
+/// What a thread read of a piece: its items and the List's fields it held.
+struct Piece {
+    doc: lean::Doc,
+    /// The List's fields seen (`Frame::seen` of the document).
+    seen: u8,
+    /// The document ended in it (else it ended after an item).
+    done: bool,
+}
+
+/// The pieces in order as one document: each ends after an item but the last, which ends
+/// the document; no field of the List in two.
+fn join(pieces: Vec<Piece>) -> Option<lean::Doc> {
+    let last = pieces.len().checked_sub(1)?;
+    let mut doc = lean::Doc::default();
+    let mut seen = 0u8;
+    for (i, p) in pieces.into_iter().enumerate() {
+        if p.done != (i == last) || seen & p.seen != 0 {
+            return None;
+        }
+        seen |= p.seen;
+        doc.items.extend(p.doc.items);
+        if p.seen & 1 != 0 {
+            doc.kind = p.doc.kind;
+        }
+        if p.seen & 4 != 0 {
+            doc.metadata = p.doc.metadata;
+        }
+        if p.seen & 8 != 0 {
+            doc.status = p.doc.status;
+        }
+    }
+    Some(doc)
 }
 
 /// What `lean` reads in an object or array, by where it is.
@@ -146,6 +242,8 @@ struct Reader {
     in_item: bool,
     /// The document's closing brace was read.
     done: bool,
+    /// The document's fields seen, once its frame is closed.
+    root_seen: u8,
     /// Levels open in a part never read (after those on `stack`), and which of them are
     /// objects (bit 0 the outermost; at most 64 levels in all).
     skip: usize,
@@ -153,14 +251,29 @@ struct Reader {
 }
 
 impl Reader {
-    /// The document in `texts` (whole lines each), each handed to `done_with` once read.
-    fn parse(texts: impl Iterator<Item = String>, max_line: usize, done_with: impl Fn(String)) -> Option<lean::Doc> {
-        let mut r = Reader::default();
-        for text in texts {
-            r.block(&text, max_line)?;
-            done_with(text);
+    /// Where a piece after the first begins: inside `items`, after an item and its comma.
+    fn in_items(unit: usize) -> Reader {
+        Reader {
+            stack: vec![Frame { obj: true, ctx: Ctx::Root, seen: 0 }, Frame { obj: false, ctx: Ctx::Items, seen: 0 }],
+            after: Some(After::Comma),
+            unit,
+            ..Reader::default()
         }
-        r.done.then_some(r.doc)
+    }
+
+    /// What was read, if it ended the document or where the next piece begins.
+    fn piece(self) -> Option<Piece> {
+        let seen = self.stack.first().map_or(0, |f| f.seen);
+        let between_items = self.stack.len() == 2
+            && self.stack[1].ctx == Ctx::Items
+            && self.after == Some(After::Comma)
+            && self.skip == 0
+            && !self.in_item;
+        if self.done {
+            // The document's frame is gone: its fields seen were kept.
+            return Some(Piece { doc: self.doc, seen: self.root_seen, done: true });
+        }
+        between_items.then_some(Piece { doc: self.doc, seen, done: false })
     }
 
     /// Reads whole lines; `None` when the document is not one this reads (or not valid).
@@ -300,6 +413,9 @@ impl Reader {
             return None;
         }
         self.stack.pop();
+        if top.ctx == Ctx::Root {
+            self.root_seen = top.seen;
+        }
         if top.ctx == Ctx::Node {
             self.doc.items.push(std::mem::take(&mut self.node));
             self.in_item = false;
@@ -608,18 +724,25 @@ mod tests {
     /// gives a document, serde gives the same one.
     fn read_with(text: &str, chunk: usize, max_line: usize) -> Option<lean::Doc> {
         let mut lines = Lines::new(text.as_bytes(), max_line, KUBE_LIST.max_bytes).with_chunk(chunk);
-        let got = read(&mut lines).ok().flatten()?;
-        match serde_json::from_str::<lean::Doc>(text) {
-            Ok(want) => assert_eq!(got, want, "read differs from serde on:\n{text}"),
-            Err(e) => panic!("read accepts what serde rejects ({e}):\n{text}"),
+        let got = read(&mut lines).ok().flatten();
+        // Cut after every item it can be (on two threads): the same, or left to serde.
+        let mut lines = Lines::new(text.as_bytes(), max_line, KUBE_LIST.max_bytes).with_chunk(chunk);
+        let in_pieces = read_in(&mut lines, 1).ok().flatten();
+        for doc in [&got, &in_pieces].into_iter().flatten() {
+            match serde_json::from_str::<lean::Doc>(text) {
+                Ok(want) => assert_eq!(doc, &want, "read differs from serde (chunks of {chunk}) on:\n{text}"),
+                Err(e) => panic!("read accepts what serde rejects ({e}, chunks of {chunk}):\n{text}"),
+            }
         }
-        Some(got)
+        got
     }
 
     /// Same as serde, or `None`; read in large and in small chunks alike.
     fn same_as_serde(text: &str) -> Option<lean::Doc> {
         let whole = read_with(text, 256 * 1024, KUBE_LIST.max_field);
-        assert_eq!(read_with(text, 7, KUBE_LIST.max_field), whole, "small chunks:\n{text}");
+        for chunk in [7, 200] {
+            assert_eq!(read_with(text, chunk, KUBE_LIST.max_field), whole, "chunks of {chunk}:\n{text}");
+        }
         whole
     }
 
@@ -880,6 +1003,34 @@ mod tests {
         }
         assert!(same_as_serde(&base.replace('\n', "\r\n")).is_some());
         assert!(same_as_serde("{\n    \"items\": []\n}\n").is_some_and(|d| d.items.is_empty()));
+    }
+
+    #[test]
+    fn a_list_cut_into_pieces_reads_as_one_and_a_field_of_the_list_twice_across_pieces_is_left_to_serde() {
+        let items: Vec<J> = (0..40)
+            .map(|i| json!({"metadata": {"name": format!("n{i}"), "labels": {"l": i.to_string()}}, "spec": {"x": [i, {}]}}))
+            .collect();
+        let list = json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}});
+        for unit in ["    ", "  "] {
+            let text = pretty(&list, unit, false);
+            let doc = same_as_serde(&text).expect("read");
+            assert_eq!(doc.items.len(), 40);
+            assert_eq!(doc.items[39].metadata.name, "n39");
+            // Cut where it can be: after each item, the pieces read on two threads.
+            let mut lines = Lines::new(text.as_bytes(), KUBE_LIST.max_field, KUBE_LIST.max_bytes).with_chunk(300);
+            assert_eq!(read_in(&mut lines, 1).ok().flatten(), Some(doc), "{text}");
+            // `kind` before the items and after them: serde rejects the second.
+            let twice =
+                text.replacen(&format!("{unit}\"items\""), &format!("{unit}\"kind\": \"List\",\n{unit}\"items\""), 1);
+            assert!(serde_json::from_str::<lean::Doc>(&twice).is_err());
+            assert!(same_as_serde(&twice).is_none());
+            let mut lines = Lines::new(twice.as_bytes(), KUBE_LIST.max_field, KUBE_LIST.max_bytes).with_chunk(300);
+            assert!(read_in(&mut lines, 1).ok().flatten().is_none());
+            // An item cut short where a piece ends: not the end of an item.
+            let cut =
+                text.replacen(&format!("\n{unit}{unit}}},\n"), &format!("\n{unit}{unit}}},\n{unit}{unit}{{\n"), 1);
+            assert!(same_as_serde(&cut).is_none());
+        }
     }
 
     #[test]
