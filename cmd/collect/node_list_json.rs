@@ -219,7 +219,7 @@ enum Want {
 /// One value of a line, without its comma.
 #[derive(Clone, Copy, PartialEq)]
 enum Value {
-    /// A string (its text with the quotes), and whether it has escapes.
+    /// A string, and whether it has escapes.
     Str(bool),
     /// `{` or `[` opening a container on the lines after.
     Open(bool),
