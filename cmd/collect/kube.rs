@@ -349,6 +349,11 @@ mod tests {
             let fast = read_nodes_fast(&p).unwrap_or_else(|| panic!("{b}: not read line by line"));
             assert_eq!(fast, parse_nodes(&fixture(b)).expect("whole"), "{b}");
         }
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/bundles/kubeadm-etcd-crashloop-json/nodes.json");
+        let fast = read_nodes_fast(&p).expect("nodes.json read line by line");
+        let text = std::fs::read_to_string(&p).expect("nodes.json");
+        assert_eq!(fast, parse_nodes(&text).expect("whole"));
         // Cut inside a line, the file is left to the whole-document parser.
         let d = tempfile::tempdir().expect("tempdir");
         let cut = d.path().join("nodes.yaml");
