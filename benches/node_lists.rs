@@ -31,7 +31,7 @@ fn main() {
         }
         let text = std::fs::read_to_string(path).expect("read");
         let t = Instant::now();
-        let whole = kube::parse_nodes_whole(&text);
+        let whole = kube::parse_nodes(&text);
         let serde = t.elapsed();
         let fast = median(fast);
         println!("{f}: {:.1} MB", size as f64 / 1e6);

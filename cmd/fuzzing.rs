@@ -61,12 +61,11 @@ pub fn bundle_files(data: &[u8]) {
 /// `kubectl get nodes -o yaml|json` and `kubectl -n kube-system get pods -o yaml|json`.
 pub fn kube_documents(data: &[u8]) {
     let p = parts(data, 2);
-    json_node_list_as_serde(p[0]);
     let mut snap = Snapshot::new(Source::Bundle, OffsetDateTime::UNIX_EPOCH);
     // The line-by-line readers answer as serde does, or not at all.
     let text = String::from_utf8_lossy(p[0]);
     if let Some(fast) = kube::nodes_by_line(text.as_bytes(), text.trim_start().starts_with('{'), u64::MAX) {
-        let whole = kube::parse_nodes_whole(&text);
+        let whole = kube::parse_nodes(&text);
         assert!(whole.as_ref() == Ok(&fast), "read line by line: {fast:?}\nby serde: {whole:?}");
     }
     if let Ok(nodes) = kube::parse_nodes(&String::from_utf8_lossy(p[0])) {
@@ -77,18 +76,6 @@ pub fn kube_documents(data: &[u8]) {
     }
     snap.map_nodes();
     judge(&snap);
-}
-
-/// The line reader of JSON node lists (`node_list_json`) gives what serde gives, or leaves
-/// the document to it: a different answer is a bug (a panic here).
-fn json_node_list_as_serde(data: &[u8]) {
-    use crate::collect::{limits::KUBE_LIST, lines::Lines, node_list_json};
-    let mut lines = Lines::new(data, KUBE_LIST.max_field, KUBE_LIST.max_bytes);
-    let Ok(Some(doc)) = node_list_json::read(&mut lines) else { return };
-    let serde = std::str::from_utf8(data)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str::<kube::lean::Doc>(text).map_err(|e| e.to_string()));
-    assert_eq!(serde.as_ref(), Ok(&doc), "node_list_json differs from serde");
 }
 
 /// K3s node annotations: `k3s.io/node-args` and `k3s.io/node-env` of an etcd-only node, next

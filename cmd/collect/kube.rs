@@ -154,16 +154,11 @@ pub fn read_nodes_fast(path: &std::path::Path) -> Option<Vec<Node>> {
     nodes_by_line(std::fs::File::open(path).ok()?, json, KUBE_LIST.max_bytes)
 }
 
-/// `read_nodes_fast` on any reader (the fuzzer holds it to `parse_nodes_whole`).
+/// `read_nodes_fast` on any reader (the fuzzer holds it to `parse_nodes`).
 pub fn nodes_by_line(r: impl std::io::Read, json: bool, max_bytes: u64) -> Option<Vec<Node>> {
     let mut lines = super::lines::Lines::new(r, super::limits::KUBE_LIST.max_field, max_bytes);
     let doc = if json { super::node_list_json::read(&mut lines) } else { super::node_list_yaml::read(&mut lines) };
     doc.ok().flatten().map(nodes_of)
-}
-
-/// A node document read whole by serde: what the line readers must agree with.
-pub fn parse_nodes_whole(text: &str) -> Result<Vec<Node>, String> {
-    parse_doc::<lean::Doc>(text).map(nodes_of)
 }
 
 /// The nodes of a List, or the one Node.
@@ -175,9 +170,9 @@ fn nodes_of(doc: lean::Doc) -> Vec<Node> {
 }
 
 /// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node, read whole
-/// (the line readers of `read_nodes_fast` read the large ones).
+/// by serde (the line readers of `read_nodes_fast` read the large ones, and must agree).
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
-    parse_nodes_whole(text)
+    parse_doc::<lean::Doc>(text).map(nodes_of)
 }
 
 /// A `kubectl ... -o json|yaml` document.

@@ -1,6 +1,6 @@
 //! Lines of a large capture, read from the file in fixed chunks: a 5,000-node `kubectl get
-//! nodes -o yaml|json` is 15 to 75 MB, and the node list readers need one line at a time, so
-//! the whole file is never held in memory.
+//! nodes -o yaml|json` is 15 to 75 MB, and the node list readers go through it a run of whole
+//! lines at a time, so the whole file is never held in memory.
 
 use std::io::{self, Read};
 
@@ -19,7 +19,7 @@ pub enum Stop {
     Io(io::Error),
 }
 
-/// One line at a time, without its `\n` (and `\r` before it).
+/// Runs of whole lines, checked as UTF-8, within a size limit and a line limit.
 pub struct Lines<R> {
     inner: R,
     /// Whole lines read and not all returned yet, checked as UTF-8 at once (checking each
@@ -36,8 +36,6 @@ pub struct Lines<R> {
     max_line: usize,
     max_bytes: u64,
     read: u64,
-    /// 1-based number of the line last returned.
-    pub number: usize,
     /// The file's last line had no `\n`: a capture cut short, or written by hand.
     pub unterminated: bool,
 }
@@ -55,7 +53,6 @@ impl<R: Read> Lines<R> {
             max_line,
             max_bytes,
             read: 0,
-            number: 0,
             unterminated: false,
         }
     }
@@ -67,60 +64,14 @@ impl<R: Read> Lines<R> {
         self
     }
 
-    /// The longest line `next_line` returns (for `next_text`'s readers, which check it).
+    /// The longest line allowed (`next_text`'s readers check it on each line).
     pub fn max_line(&self) -> usize {
         self.max_line
     }
 
-    /// The next line, `None` at the end of the file. A last line without `\n` counts.
-    pub fn next_line(&mut self) -> Result<Option<&str>, Stop> {
-        loop {
-            let from = self.start;
-            if from < self.text.len() {
-                // `text` holds whole lines, but the last one of the file may lack its `\n`.
-                let to = memchr::memchr(b'\n', &self.text.as_bytes()[from..]).map_or(self.text.len(), |nl| from + nl);
-                self.start = to + 1;
-                self.number += 1;
-                let line = &self.text[from..to];
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                if line.len() > self.max_line {
-                    return Err(Stop::TooLong);
-                }
-                return Ok(Some(line));
-            }
-            if self.not_text {
-                return Err(Stop::NotText);
-            }
-            if self.eof {
-                return Ok(None);
-            }
-            self.fill()?;
-        }
-    }
-
-    /// The next lines at once, borrowed (each with its `\n`, the file's last maybe without),
-    /// `None` at the end of the file: for readers that split lines themselves and check the
-    /// line limit (`max_line`); `number` is not counted.
-    pub fn next_block(&mut self) -> Result<Option<&str>, Stop> {
-        loop {
-            if self.start < self.text.len() {
-                let from = self.start;
-                self.start = self.text.len();
-                return Ok(Some(&self.text[from..]));
-            }
-            if self.not_text {
-                return Err(Stop::NotText);
-            }
-            if self.eof {
-                return Ok(None);
-            }
-            self.fill()?;
-        }
-    }
-
     /// The next lines at once, as they stand in the file (each with its `\n`, the last one of
     /// the file maybe without), `None` at the end of the file: for readers that split lines
-    /// themselves (they check the line limit, `max_line`; `number` is not counted). An owned
+    /// themselves (they check the line limit, `max_line`). An owned
     /// text, to hand to another thread; the next chunk is read into `spare` (a text handed
     /// out before, done with) when given.
     pub fn next_text(&mut self, spare: Option<String>) -> Result<Option<String>, Stop> {
@@ -204,12 +155,23 @@ impl<R: Read> Lines<R> {
 mod tests {
     use super::*;
 
+    /// The lines as a reader splits them from the texts handed out: without `\n` and `\r`,
+    /// each held to the line limit.
     fn all(text: &[u8], max_line: usize) -> Result<Vec<String>, String> {
         let mut l = Lines::new(text, max_line, u64::MAX).with_chunk(8); // lines cross chunk ends
-        let mut out = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         loop {
-            match l.next_line() {
-                Ok(Some(s)) => out.push(s.to_string()),
+            match l.next_text(None) {
+                Ok(Some(t)) => {
+                    for line in t.split_inclusive('\n') {
+                        let line = line.strip_suffix('\n').unwrap_or(line);
+                        let line = line.strip_suffix('\r').unwrap_or(line);
+                        if line.len() > l.max_line() {
+                            return Err(format!("TooLong after {out:?}"));
+                        }
+                        out.push(line.to_string());
+                    }
+                }
                 Ok(None) => return Ok(out),
                 Err(e) => return Err(format!("{e:?} after {out:?}")),
             }
@@ -217,18 +179,12 @@ mod tests {
     }
 
     #[test]
-    fn blocks_hold_whole_lines_and_say_when_the_last_has_no_newline() {
-        let text = b"first line\nsecond, longer than a chunk\n\nlast";
-        let mut l = Lines::new(&text[..], 100, u64::MAX).with_chunk(8);
-        let mut all = String::new();
-        while let Ok(Some(block)) = l.next_block() {
-            assert!(block.ends_with('\n') || block.ends_with("last"), "{block:?}");
-            all.push_str(block);
-        }
-        assert_eq!(all.as_bytes(), text);
+    fn the_last_line_without_newline_is_told() {
+        let mut l = Lines::new(&b"a\nb"[..], 10, 100).with_chunk(1);
+        while let Ok(Some(_)) = l.next_text(None) {}
         assert!(l.unterminated);
         let mut l = Lines::new(&b"a\nb\n"[..], 10, 100);
-        while let Ok(Some(_)) = l.next_line() {}
+        while let Ok(Some(_)) = l.next_text(None) {}
         assert!(!l.unterminated);
     }
 
@@ -255,11 +211,6 @@ mod tests {
             spare = Some(t);
         }
         assert_eq!(got, text);
-        // Mixed with next_line: the rest of the chunk.
-        let mut l = Lines::new(&b"a\nb\nc\n"[..], 100, u64::MAX);
-        assert_eq!(l.next_line().expect("line"), Some("a"));
-        assert_eq!(l.next_text(None).expect("text").as_deref(), Some("b\nc\n"));
-        assert_eq!(l.next_text(None).expect("end"), None);
     }
 
     #[test]
@@ -270,6 +221,6 @@ mod tests {
         assert_eq!(all(b"ok\nfine\nab\xff", 10).expect_err("not text"), "NotText after [\"ok\", \"fine\"]");
         assert_eq!(all(b"ok\nab\xc3", 10).expect_err("cut character"), "NotText after [\"ok\"]");
         let mut l = Lines::new(&b"0123456789\n0123456789\n"[..], 100, 12);
-        assert!(matches!(l.next_line(), Err(Stop::TooBig)));
+        assert!(matches!(l.next_text(None), Err(Stop::TooBig)));
     }
 }

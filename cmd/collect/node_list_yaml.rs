@@ -92,7 +92,8 @@ fn cut_items<R: Read>(lines: &mut Lines<R>, tx: &SyncSender<Batch>) -> Result<Op
         tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
     };
     let max_line = lines.max_line();
-    while let Some(block) = lines.next_block()? {
+    let mut spare = None;
+    while let Some(block) = lines.next_text(spare.take())? {
         // memchr's iterator: str::split_inclusive's searcher took a third of this thread.
         let mut from = 0;
         let ends = memchr::memchr_iter(b'\n', block.as_bytes())
@@ -146,6 +147,7 @@ fn cut_items<R: Read>(lines: &mut Lines<R>, tx: &SyncSender<Batch>) -> Result<Op
             root.push_str(line);
             root.push('\n');
         }
+        spare = Some(block);
     }
     // kubectl ends its output with a newline; a capture cut inside a line may be cut inside
     // a value this reader passes over, which serde would refuse.
