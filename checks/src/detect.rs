@@ -9,23 +9,15 @@ pub fn distribution(snap: &Snapshot) -> Option<(Distribution, String)> {
     if let Some(l) = &snap.local {
         return Some((l.distribution, format!("this node's {}", l.source)));
     }
-    let nodes = snap.nodes.as_deref().unwrap_or_default();
-    // A key with this prefix is the first key at or after it: one lookup per node, not a scan
-    // of its keys (several checks ask this of 5,000 nodes).
-    let keyed = |keys: &std::collections::BTreeMap<String, String>, prefix: &str| {
-        keys.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(prefix))
-    };
-    let has_annotation = |prefix: &str| nodes.iter().find(|n| keyed(&n.annotations, prefix));
-    let has_label = |prefix: &str| nodes.iter().find(|n| keyed(&n.labels, prefix));
-    if let Some(n) = has_annotation("rke2.io/").or_else(|| has_annotation("etcd.rke2.cattle.io/")) {
+    let first = node_marks(snap).map(|at| at.and_then(|i| snap.nodes.as_deref()?.get(i)));
+    let [rke2, rke2_etcd, k3s, k3s_etcd, kops, kubeadm] = first;
+    if let Some(n) = rke2.or(rke2_etcd) {
         return Some((Distribution::Rke2, format!("node {} has rke2.io annotations", n.name)));
     }
-    if let Some(n) = has_annotation("k3s.io/").or_else(|| has_annotation("etcd.k3s.cattle.io/")) {
+    if let Some(n) = k3s.or(k3s_etcd) {
         return Some((Distribution::K3s, format!("node {} has k3s.io annotations", n.name)));
     }
-    if let Some(n) = has_label("kops.k8s.io/") {
+    if let Some(n) = kops {
         return Some((Distribution::Kops, format!("node {} has kops.k8s.io labels", n.name)));
     }
     // --local read the node's own files: their layout names the distribution.
@@ -49,13 +41,72 @@ pub fn distribution(snap: &Snapshot) -> Option<(Distribution, String)> {
     if let Some(p) = snap.etcd_pods.as_deref().and_then(|p| p.first()) {
         return Some((Distribution::Kubeadm, format!("etcd runs as kubeadm's static pod {} (component=etcd)", p.name)));
     }
-    if let Some(n) = has_annotation("kubeadm.alpha.kubernetes.io/") {
+    if let Some(n) = kubeadm {
         return Some((Distribution::Kubeadm, format!("node {} has kubeadm annotations", n.name)));
     }
     None
 }
 
 /// Kubespray's certificate layout among the certificates seen, as a reason.
+/// Whether any node has a K3s or RKE2 annotation (`k3s.io/`, `rke2.io/`, or their etcd
+/// controller's): checks that read those annotations on every node skip that pass when none
+/// has one (the answer comes from the once-per-snapshot marks).
+pub fn k3s_or_rke2_nodes(snap: &Snapshot) -> bool {
+    node_marks(snap)
+        .iter()
+        .zip(NODE_MARKS)
+        .any(|(at, (_, _, d))| at.is_some() && matches!(d, Distribution::K3s | Distribution::Rke2))
+}
+
+/// The node prefixes that name a distribution, in the order they decide.
+/// Each: an annotation (else a label), its prefix, what it names.
+pub(crate) const NODE_MARKS: [(bool, &str, Distribution); 6] = [
+    (true, "rke2.io/", Distribution::Rke2),
+    (true, "etcd.rke2.cattle.io/", Distribution::Rke2),
+    (true, "k3s.io/", Distribution::K3s),
+    (true, "etcd.k3s.cattle.io/", Distribution::K3s),
+    (false, "kops.k8s.io/", Distribution::Kops),
+    (true, "kubeadm.alpha.kubernetes.io/", Distribution::Kubeadm),
+];
+
+/// The first node with each of `NODE_MARKS` (annotation or label prefix). Several checks, the
+/// plan and the report ask for the distribution, and each pass over 5,000 nodes' maps costs
+/// milliseconds: worked out once per snapshot (`model::Derived`).
+fn node_marks(snap: &Snapshot) -> [Option<usize>; NODE_MARKS.len()] {
+    let marks = *snap.derived.node_marks.get_or_init(|| scan_node_marks(snap));
+    // Nodes changed after they were asked would answer from before the change: the tests
+    // (debug builds) would see it here.
+    debug_assert_eq!(marks, scan_node_marks(snap), "the snapshot's nodes changed after the distribution was asked");
+    marks
+}
+
+fn scan_node_marks(snap: &Snapshot) -> [Option<usize>; NODE_MARKS.len()] {
+    let mut first = [None; NODE_MARKS.len()];
+    for (i, n) in snap.nodes.iter().flatten().enumerate() {
+        mark(&mut first, i, n);
+        if first.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    first
+}
+
+/// Notes node `i` in `first` for each of `NODE_MARKS` it has that no node before it had
+/// (also `Snapshot::map_nodes`, which reads the nodes once for the members and this).
+pub(crate) fn mark(first: &mut [Option<usize>; NODE_MARKS.len()], i: usize, n: &crate::model::Node) {
+    // A key with a prefix is the first key at or after it: one lookup per node and mark.
+    let keyed = |keys: &std::collections::BTreeMap<String, String>, prefix: &str| {
+        keys.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    };
+    for (slot, (annotation, prefix, _)) in first.iter_mut().zip(NODE_MARKS) {
+        if slot.is_none() && keyed(if annotation { &n.annotations } else { &n.labels }, prefix) {
+            *slot = Some(i);
+        }
+    }
+}
+
 fn kubespray_certs(snap: &Snapshot) -> Option<String> {
     let certs = snap.certs.as_ref()?;
     let by_subject = |subject: &str| {
@@ -100,6 +151,29 @@ mod tests {
         for d in [Kubeadm, K3s, Rke2, Kubespray, Kops] {
             assert_eq!(serde_json::to_value(d).ok(), Some(serde_json::Value::String(d.to_string())));
         }
+    }
+
+    /// The nodes are scanned once per snapshot; a clone changed afterwards scans its own, and
+    /// the first node with a mark names it, wherever it is in the list.
+    #[test]
+    fn a_changed_clone_is_judged_on_its_own_nodes() {
+        let k3s = with_node("k3s.io/node-args", false);
+        assert_eq!(distribution(&k3s).map(|d| d.0), Some(Distribution::K3s));
+        let mut rke2 = k3s.clone();
+        let mut later = Node { name: "n2".into(), ..Default::default() };
+        later.annotations.insert("rke2.io/node-args".into(), "x".into());
+        rke2.nodes.get_or_insert_default().push(later);
+        assert_eq!(distribution(&rke2), Some((Distribution::Rke2, "node n2 has rke2.io annotations".into())));
+        assert_eq!(distribution(&k3s).map(|d| d.0), Some(Distribution::K3s));
+    }
+
+    #[test]
+    fn k3s_and_rke2_nodes_are_told_by_their_annotations_only() {
+        assert!(k3s_or_rke2_nodes(&with_node("k3s.io/node-args", false)));
+        assert!(k3s_or_rke2_nodes(&with_node("etcd.rke2.cattle.io/node-name", false)));
+        assert!(!k3s_or_rke2_nodes(&with_node("kubeadm.alpha.kubernetes.io/cri-socket", false)));
+        assert!(!k3s_or_rke2_nodes(&with_node("k3s.io/hostname", true)), "a label is not the annotation");
+        assert!(!k3s_or_rke2_nodes(&cluster(&[healthy(1)])));
     }
 
     #[test]

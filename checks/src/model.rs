@@ -74,6 +74,29 @@ pub struct Snapshot {
     /// before it judged (`None`: it did not wait; a capture cannot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub election_wait_ms: Option<u64>,
+    /// What is worked out from the rest once and asked many times; never serialised.
+    #[serde(skip)]
+    pub(crate) derived: Derived,
+}
+
+/// Answers worked out from a snapshot's nodes on first use (`detect::node_marks`: which node
+/// first shows each distribution's labels). A clone starts empty, so a copy changed afterwards
+/// works out its own.
+#[derive(Default)]
+pub(crate) struct Derived {
+    pub(crate) node_marks: std::sync::OnceLock<[Option<usize>; crate::detect::NODE_MARKS.len()]>,
+}
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
 }
 
 /// An endpoint that answered for another cluster: a member wiped and bootstrapped anew, or a
@@ -377,6 +400,7 @@ impl Snapshot {
             thresholds: Thresholds::default(),
             unresolvable_hosts: Default::default(),
             election_wait_ms: None,
+            derived: Derived::default(),
         }
     }
 
@@ -384,23 +408,44 @@ impl Snapshot {
     /// like the member (kubeadm), else the node whose addresses include a peer URL's host.
     pub fn map_nodes(&mut self) {
         let Some(nodes) = &self.nodes else { return };
-        for m in &mut self.members {
-            let by_annotation = nodes.iter().find(|n| {
-                !m.name.is_empty() && MEMBER_NAME_ANNOTATIONS.iter().any(|a| n.annotations.get(*a) == Some(&m.name))
-            });
-            let by_name = || nodes.iter().find(|n| !m.name.is_empty() && n.name == m.name);
-            let hosts: Vec<String> = m
-                .peer_urls
-                .iter()
-                .filter_map(|u| crate::endpoint::Endpoint::parse(u).ok())
-                .map(|e| match e.host {
-                    crate::endpoint::HostKey::Ip(ip) => ip.to_string(),
-                    crate::endpoint::HostKey::Name(n) => n,
-                })
-                .collect();
-            let by_address =
-                || nodes.iter().find(|n| n.addresses.iter().any(|a| hosts.iter().any(|h| h.eq_ignore_ascii_case(a))));
-            m.node = by_annotation.or_else(by_name).or_else(by_address).map(|n| n.name.clone());
+        let hosts: Vec<Vec<String>> = self
+            .members
+            .iter()
+            .map(|m| {
+                m.peer_urls
+                    .iter()
+                    .filter_map(|u| crate::endpoint::Endpoint::parse(u).ok())
+                    .map(|e| match e.host {
+                        crate::endpoint::HostKey::Ip(ip) => ip.to_string(),
+                        crate::endpoint::HostKey::Name(n) => n,
+                    })
+                    .collect()
+            })
+            .collect();
+        // One pass over the nodes, each held against every member (a handful): a pass over
+        // 5,000 nodes costs milliseconds, so the distribution's marks are read in it too.
+        // Per member, the first node in order by annotation, by name, by address.
+        let mut first = vec![[None::<usize>; 3]; self.members.len()];
+        let mut marks = [None; crate::detect::NODE_MARKS.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            crate::detect::mark(&mut marks, i, n);
+            let named = MEMBER_NAME_ANNOTATIONS.map(|a| n.annotations.get(a));
+            for ((m, hosts), at) in self.members.iter().zip(&hosts).zip(&mut first) {
+                let by = [
+                    !m.name.is_empty() && named.iter().flatten().any(|v| **v == m.name),
+                    !m.name.is_empty() && n.name == m.name,
+                    n.addresses.iter().any(|a| hosts.iter().any(|h| h.eq_ignore_ascii_case(a))),
+                ];
+                for (slot, hit) in at.iter_mut().zip(by) {
+                    if hit && slot.is_none() {
+                        *slot = Some(i);
+                    }
+                }
+            }
+        }
+        self.derived.node_marks = std::sync::OnceLock::from(marks);
+        for (m, at) in self.members.iter_mut().zip(first) {
+            m.node = at.into_iter().flatten().next().and_then(|i| nodes.get(i)).map(|n| n.name.clone());
         }
     }
 
@@ -494,5 +539,27 @@ mod tests {
         snap.map_nodes();
         let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
         assert_eq!(got, vec![Some("server-1"), Some("m2"), Some("node3"), None]);
+    }
+
+    /// The indexes keep what a search in order finds: the first node with the key, the
+    /// annotation before the name before the address, addresses compared without case.
+    #[test]
+    fn the_first_node_in_order_wins_and_the_annotation_beats_the_name() {
+        let mut a = healthy(1);
+        a.name = "m2".into(); // also a node's name, but annotated on another
+        let mut b = healthy(2);
+        b.name = "etcd-b".into();
+        b.peer_urls = vec!["https://Node-B.example:2380".into()];
+        let mut snap = cluster(&[a, b]);
+        snap.nodes = Some(vec![
+            node("m2", "10.9.9.1", None),
+            node("first-b", "node-b.EXAMPLE", None),
+            node("annotated", "10.9.9.3", Some("m2")),
+            node("second-b", "node-b.example", None),
+            node("also-annotated", "10.9.9.5", Some("m2")),
+        ]);
+        snap.map_nodes();
+        let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
+        assert_eq!(got, vec![Some("annotated"), Some("first-b")]);
     }
 }

@@ -28,7 +28,8 @@ fn flag_sources(snap: &Snapshot) -> Vec<FlagSource> {
     for p in snap.etcd_pods.iter().flatten().filter(|p| !p.command.is_empty()) {
         out.push(FlagSource { place: format!("etcd pod {}", p.name), enables: enabling(&p.command) });
     }
-    for n in snap.nodes.iter().flatten() {
+    let k3s = crate::detect::k3s_or_rke2_nodes(snap);
+    for n in snap.nodes.iter().flatten().filter(|_| k3s) {
         for key in ["k3s.io/node-args", "rke2.io/node-args"] {
             let Some(raw) = n.annotations.get(key) else { continue };
             // The annotation is a JSON array of the server's arguments.
