@@ -157,20 +157,30 @@ pub fn read_nodes_fast(path: &std::path::Path) -> Option<Vec<Node>> {
 /// `read_nodes_fast` on any reader (the fuzzer holds it to `parse_nodes`).
 pub fn nodes_by_line(r: impl std::io::Read, json: bool, max_bytes: u64) -> Option<Vec<Node>> {
     let mut lines = super::lines::Lines::new(r, super::limits::KUBE_LIST.max_field, max_bytes);
-    let doc = if json { super::node_list_json::read(&mut lines) } else { super::node_list_yaml::read(&mut lines) };
-    doc.ok().flatten().map(nodes_of)
+    // Each item made a `Node` by the thread that read it.
+    let read = if json {
+        super::node_list_json::read_items(&mut lines, lean::Node::into_node)
+    } else {
+        super::node_list_yaml::read_items(&mut lines, lean::Node::into_node)
+    };
+    read.ok().flatten().map(|(doc, items)| list_or_node(doc, items))
 }
 
 /// The nodes of a List, or the one Node.
-fn nodes_of(doc: lean::Doc) -> Vec<Node> {
+fn nodes_of(mut doc: lean::Doc) -> Vec<Node> {
+    let items = std::mem::take(&mut doc.items).into_iter().map(lean::Node::into_node).collect();
+    list_or_node(doc, items)
+}
+
+/// The items of a List (read apart from it), or the document itself when it is one Node.
+fn list_or_node(doc: lean::Doc, items: Vec<Node>) -> Vec<Node> {
     if doc.kind == "Node" {
         return vec![doc.node().into_node()];
     }
-    doc.items.into_iter().map(lean::Node::into_node).collect()
+    items
 }
 
-/// A `kubectl get nodes -o yaml|json` document: a List with items, or one Node, read whole
-/// by serde (the line readers of `read_nodes_fast` read the large ones, and must agree).
+/// The nodes of a `kubectl get nodes -o yaml|json` capture: a List, or one Node.
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, String> {
     parse_doc::<lean::Doc>(text).map(nodes_of)
 }

@@ -105,6 +105,9 @@ impl<R: Read> Lines<R> {
         self.start = 0;
         buf.append(&mut self.rest);
         loop {
+            // Room for the whole chunk at once: grown as it reads, a buffer is copied at each
+            // growth (a fresh one per chunk copied 75 MB more).
+            buf.reserve(self.chunk);
             let before = buf.len();
             let n = loop {
                 match self.inner.by_ref().take(self.chunk as u64).read_to_end(&mut buf) {

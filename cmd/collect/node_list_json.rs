@@ -17,130 +17,158 @@ use super::kube::lean;
 use super::limits::KUBE_LIST;
 use super::lines::{Lines, Stop};
 
-/// The document as `lean::Doc`, or `Ok(None)` when its layout is not the one this reads (the
-/// caller then parses the whole document with serde).
+/// The document as `lean::Doc` without its items, and the items, each made a `T` by `finish`
+/// on the thread that read it (while its strings are still in that core's cache); `Ok(None)`
+/// when its layout is not the one this reads (the caller then parses the whole document with
+/// serde).
+pub fn read_items<R: Read, T: Send>(
+    lines: &mut Lines<R>,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<(lean::Doc, Vec<T>)>, Stop> {
+    read_in(lines, PIECE, finish)
+}
+
+/// `read_items` with the items in the document, as serde gives it.
+#[cfg(test)]
 pub fn read<R: Read>(lines: &mut Lines<R>) -> Result<Option<lean::Doc>, Stop> {
-    read_in(lines, PIECE)
+    Ok(read_items(lines, std::convert::identity)?.map(|(mut doc, items)| {
+        doc.items = items;
+        doc
+    }))
 }
 
 /// The size of the pieces of a large list parsed in parallel: a few dozen items.
 const PIECE: usize = 1 << 20;
 
-/// `read`, the items cut into pieces of about `piece` bytes.
+/// `read_items`, the items cut into pieces of about `piece` bytes.
 ///
 /// A large file is read (the kernel's copy, the UTF-8 check) on this thread and cut after
 /// item ends (a line of `},` two levels in); two threads parse the pieces, each from where a
 /// piece begins (inside `items`, after an item) up to where it ends, which must be such a
 /// place again (or the document's end for the last one). Put together in order, that is what
 /// one pass gives; a field of the List seen in two pieces is a duplicate.
-fn read_in<R: Read>(lines: &mut Lines<R>, piece: usize) -> Result<Option<lean::Doc>, Stop> {
+fn read_in<R: Read, T: Send>(
+    lines: &mut Lines<R>,
+    piece: usize,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<(lean::Doc, Vec<T>)>, Stop> {
     use std::sync::mpsc::{channel, sync_channel};
     let max_line = lines.max_line();
     let Some(first) = lines.next_text(None)? else { return Ok(None) };
     let Some(second) = lines.next_text(None)? else {
         // One chunk (most files): no thread.
         let mut r = Reader::default();
-        return Ok(r.block(&first, max_line).and_then(|()| r.done.then_some(r.doc)));
+        return Ok(r.block(&first, max_line).and_then(|()| r.piece()).and_then(|p| join(vec![p.finish(finish)])));
     };
     // The indentation of the line after `{`: where an item ends.
     let unit = first.split('\n').nth(1).map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
     let item_end = format!("\n{}}},\n", " ".repeat(2 * unit));
     let cut_at = (1..=8).contains(&unit).then(|| memchr::memmem::FinderRev::new(item_end.as_bytes()));
     let (spares, done_with) = channel::<String>();
-    let (results, pieces_read) = channel::<(usize, Option<Piece>)>();
+    let (results, pieces_read) = channel::<(usize, Option<Piece<T>>)>();
+    // Whole pieces, each taken by whichever worker is free: handing every other piece to
+    // each kept one waiting while the reader waited on the other.
+    let (to_workers, queue) = sync_channel::<(usize, Vec<String>)>(2);
+    // Shared by the workers alone: when both are gone, so is the queue, and sending fails.
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
     std::thread::scope(|scope| {
-        // Each worker gets the texts of its pieces as they are read, `None` after a piece's
-        // last: no piece is held whole.
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let (to, from) = sync_channel::<(usize, Option<String>)>(4);
-                let (spares, results) = (spares.clone(), results.clone());
-                let worker = scope.spawn(move || {
-                    let (mut r, mut ok) = (None, true);
-                    for (k, text) in from {
-                        let reader =
-                            r.get_or_insert_with(|| if k == 0 { Reader::default() } else { Reader::in_items(unit) });
-                        if let Some(text) = text {
+                let (spares, results, queue) = (spares.clone(), results.clone(), queue.clone());
+                scope.spawn(move || {
+                    // The lock is held while waiting: the next piece goes to this worker. (A
+                    // worker that panicked poisons it; its piece is missing, so the result is
+                    // left to serde.)
+                    let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv().ok();
+                    while let Some((k, texts)) = next() {
+                        let mut reader = if k == 0 { Reader::default() } else { Reader::in_items(unit) };
+                        let mut ok = true;
+                        for text in texts {
                             ok = ok && reader.block(&text, max_line).is_some();
                             let _ = spares.send(text);
-                            continue;
                         }
-                        let piece = r.take().filter(|_| ok).and_then(Reader::piece);
-                        ok = true;
+                        let piece = Some(reader).filter(|_| ok).and_then(Reader::piece).map(|p| p.finish(finish));
                         if results.send((k, piece)).is_err() {
                             return;
                         }
                     }
-                });
-                (to, worker)
+                })
             })
             .collect();
-        drop((spares, results));
-        let send = |k: usize, text: Option<String>| workers[k % 2].0.send((k, text)).is_ok();
-        let (mut k, mut size, mut spare) = (0usize, 0usize, None);
+        drop((spares, results, queue));
+        let (mut k, mut texts, mut size, mut spare) = (0usize, Vec::new(), 0usize, None);
         let mut early = [first, second].into_iter();
         let read = loop {
             let mut text = match early.next() {
                 Some(text) => text,
                 None => match lines.next_text(spare.take()) {
                     Ok(Some(text)) => text,
-                    Ok(None) => break Ok(send(k, None)),
+                    Ok(None) => break Ok(to_workers.send((k, texts)).is_ok()),
                     Err(e) => break Err(e),
                 },
             };
-            // The largest text read, to read into (the others, more than read, are dropped).
-            spare = done_with.try_iter().max_by_key(String::capacity);
+            // A text the workers are done with, to read the next chunk into.
+            spare = done_with.try_recv().ok();
             size += text.len();
             let cut = cut_at.as_ref().filter(|_| size >= piece).and_then(|f| f.rfind(text.as_bytes()));
             let Some(at) = cut else {
-                if !send(k, Some(text)) {
-                    break Ok(false);
-                }
+                texts.push(text);
                 continue;
             };
             let rest = text.split_off(at + item_end.len());
-            if !(send(k, Some(text)) && send(k, None) && send(k + 1, Some(rest))) {
+            size = rest.len();
+            texts.push(text);
+            if to_workers.send((k, std::mem::replace(&mut texts, vec![rest]))).is_err() {
                 break Ok(false);
             }
             k += 1;
-            size = 0;
         };
-        let (senders, workers): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
-        drop(senders);
-        let mut got: Vec<(usize, Option<Piece>)> = pieces_read.iter().collect();
+        drop(to_workers);
+        let mut got: Vec<(usize, Option<Piece<T>>)> = pieces_read.iter().collect();
         got.sort_by_key(|(k, _)| *k);
         // A worker that panicked (it must not) leaves the document to serde.
         let panicked = workers.into_iter().map(|w| w.join()).filter(Result::is_err).count() > 0;
         read.map(|complete| {
             let all =
                 complete && !panicked && got.len() == k + 1 && got.iter().enumerate().all(|(i, (at, _))| i == *at);
-            let pieces: Option<Vec<Piece>> = got.into_iter().map(|(_, p)| p).collect();
+            let pieces: Option<Vec<Piece<T>>> = got.into_iter().map(|(_, p)| p).collect();
             pieces.filter(|_| all).and_then(join)
         })
     })
 }
 
 /// What a thread read of a piece: its items and the List's fields it held.
-struct Piece {
+struct Piece<T = lean::Node> {
+    /// The List's fields; its items are in `items`.
     doc: lean::Doc,
+    items: Vec<T>,
     /// The List's fields seen (`Frame::seen` of the document).
     seen: u8,
     /// The document ended in it (else it ended after an item).
     done: bool,
 }
 
-/// The pieces in order as one document: each ends after an item but the last, which ends
-/// the document; no field of the List in two.
-fn join(pieces: Vec<Piece>) -> Option<lean::Doc> {
+impl Piece {
+    /// Its items made `T`s.
+    fn finish<T>(mut self, finish: fn(lean::Node) -> T) -> Piece<T> {
+        let items = std::mem::take(&mut self.doc.items).into_iter().map(finish).collect();
+        Piece { doc: self.doc, items, seen: self.seen, done: self.done }
+    }
+}
+
+/// The pieces in order as one document (without its items) and the items: each piece ends
+/// after an item but the last, which ends the document; no field of the List in two.
+fn join<T>(pieces: Vec<Piece<T>>) -> Option<(lean::Doc, Vec<T>)> {
     let last = pieces.len().checked_sub(1)?;
     let mut doc = lean::Doc::default();
+    let mut items = Vec::with_capacity(pieces.iter().map(|p| p.items.len()).sum());
     let mut seen = 0u8;
     for (i, p) in pieces.into_iter().enumerate() {
         if p.done != (i == last) || seen & p.seen != 0 {
             return None;
         }
         seen |= p.seen;
-        doc.items.extend(p.doc.items);
+        items.extend(p.items);
         if p.seen & 1 != 0 {
             doc.kind = p.doc.kind;
         }
@@ -151,7 +179,7 @@ fn join(pieces: Vec<Piece>) -> Option<lean::Doc> {
             doc.status = p.doc.status;
         }
     }
-    Some(doc)
+    Some((doc, items))
 }
 
 /// What `lean` reads in an object or array, by where it is.
@@ -271,9 +299,9 @@ impl Reader {
             && !self.in_item;
         if self.done {
             // The document's frame is gone: its fields seen were kept.
-            return Some(Piece { doc: self.doc, seen: self.root_seen, done: true });
+            return Some(Piece { doc: self.doc, items: Vec::new(), seen: self.root_seen, done: true });
         }
-        between_items.then_some(Piece { doc: self.doc, seen, done: false })
+        between_items.then_some(Piece { doc: self.doc, items: Vec::new(), seen, done: false })
     }
 
     /// Reads whole lines; `None` when the document is not one this reads (or not valid).
@@ -720,6 +748,14 @@ mod tests {
     use super::*;
     use serde_json::{Value as J, json};
 
+    /// `read`, cut into pieces of about `piece` bytes.
+    fn in_pieces<R: Read>(lines: &mut Lines<R>, piece: usize) -> Result<Option<lean::Doc>, Stop> {
+        Ok(read_in(lines, piece, std::convert::identity)?.map(|(mut doc, items)| {
+            doc.items = items;
+            doc
+        }))
+    }
+
     /// `read` on `text` (in chunks of `chunk` bytes, lines of at most `max_line`); when it
     /// gives a document, serde gives the same one.
     fn read_with(text: &str, chunk: usize, max_line: usize) -> Option<lean::Doc> {
@@ -727,7 +763,7 @@ mod tests {
         let got = read(&mut lines).ok().flatten();
         // Cut after every item it can be (on two threads): the same, or left to serde.
         let mut lines = Lines::new(text.as_bytes(), max_line, KUBE_LIST.max_bytes).with_chunk(chunk);
-        let in_pieces = read_in(&mut lines, 1).ok().flatten();
+        let in_pieces = in_pieces(&mut lines, 1).ok().flatten();
         for doc in [&got, &in_pieces].into_iter().flatten() {
             match serde_json::from_str::<lean::Doc>(text) {
                 Ok(want) => assert_eq!(doc, &want, "read differs from serde (chunks of {chunk}) on:\n{text}"),
@@ -1018,14 +1054,14 @@ mod tests {
             assert_eq!(doc.items[39].metadata.name, "n39");
             // Cut where it can be: after each item, the pieces read on two threads.
             let mut lines = Lines::new(text.as_bytes(), KUBE_LIST.max_field, KUBE_LIST.max_bytes).with_chunk(300);
-            assert_eq!(read_in(&mut lines, 1).ok().flatten(), Some(doc), "{text}");
+            assert_eq!(in_pieces(&mut lines, 1).ok().flatten(), Some(doc), "{text}");
             // `kind` before the items and after them: serde rejects the second.
             let twice =
                 text.replacen(&format!("{unit}\"items\""), &format!("{unit}\"kind\": \"List\",\n{unit}\"items\""), 1);
             assert!(serde_json::from_str::<lean::Doc>(&twice).is_err());
             assert!(same_as_serde(&twice).is_none());
             let mut lines = Lines::new(twice.as_bytes(), KUBE_LIST.max_field, KUBE_LIST.max_bytes).with_chunk(300);
-            assert!(read_in(&mut lines, 1).ok().flatten().is_none());
+            assert!(in_pieces(&mut lines, 1).ok().flatten().is_none());
             // An item cut short where a piece ends: not the end of an item.
             let cut =
                 text.replacen(&format!("\n{unit}{unit}}},\n"), &format!("\n{unit}{unit}}},\n{unit}{unit}{{\n"), 1);

@@ -28,15 +28,32 @@ const BATCH: usize = 32;
 /// Items, each with the column of its `- `.
 type Batch = Vec<(ItemText, usize)>;
 
-/// The document as `lean::Doc`, or `Ok(None)` when it is not laid out as this reads (the
-/// caller then parses the whole document with serde, which also names a limit or an error).
-pub fn read<R: Read>(lines: &mut Lines<R>) -> Result<Option<lean::Doc>, Stop> {
-    Ok(read_counting(lines)?.map(|(doc, _)| doc))
+/// The document as `lean::Doc` without its items, and the items, each made a `T` by `finish`
+/// on the thread that read it (while its strings are still in that core's cache); `Ok(None)`
+/// when it is not laid out as this reads (the caller then parses the whole document with
+/// serde, which also names a limit or an error).
+pub fn read_items<R: Read, T: Send>(
+    lines: &mut Lines<R>,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<(lean::Doc, Vec<T>)>, Stop> {
+    Ok(read_counting(lines, finish)?.map(|(doc, items, _)| (doc, items)))
 }
 
-/// `read`, and how many items serde read on their own. The lines are cut into items on this
-/// thread and the items read on another, as they come.
-fn read_counting<R: Read>(lines: &mut Lines<R>) -> Result<Option<(lean::Doc, usize)>, Stop> {
+/// `read_items` with the items in the document, as serde gives it.
+#[cfg(test)]
+pub fn read<R: Read>(lines: &mut Lines<R>) -> Result<Option<lean::Doc>, Stop> {
+    Ok(read_counting(lines, std::convert::identity)?.map(|(mut doc, items, _)| {
+        doc.items = items;
+        doc
+    }))
+}
+
+/// `read_items`, and how many items serde read on their own. The lines are cut into items on
+/// this thread and the items read on another, as they come.
+fn read_counting<R: Read, T: Send>(
+    lines: &mut Lines<R>,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<(lean::Doc, Vec<T>, usize)>, Stop> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
         let reader = scope.spawn(move || {
@@ -44,7 +61,7 @@ fn read_counting<R: Read>(lines: &mut Lines<R>) -> Result<Option<(lean::Doc, usi
             let mut by_serde = 0;
             for (mut item, indent) in rx.into_iter().flatten() {
                 let (node, serde) = item.read(indent)?;
-                nodes.push(node);
+                nodes.push(finish(node));
                 by_serde += usize::from(serde);
             }
             Some((nodes, by_serde))
@@ -56,12 +73,11 @@ fn read_counting<R: Read>(lines: &mut Lines<R>) -> Result<Option<(lean::Doc, usi
         if limits::check(&root, Path::new("nodes.yaml"), &limits::KUBE_LIST).is_err() {
             return Ok(None);
         }
-        let Ok(mut doc) = serde_yaml_ng::from_str::<lean::Doc>(&root) else { return Ok(None) };
+        let Ok(doc) = serde_yaml_ng::from_str::<lean::Doc>(&root) else { return Ok(None) };
         if doc.kind == "Node" {
             return Ok(None);
         }
-        doc.items = items;
-        Ok(Some((doc, by_serde)))
+        Ok(Some((doc, items, by_serde)))
     })
 }
 
@@ -832,7 +848,7 @@ mod tests {
     /// How many items serde read on their own, when the document was read here.
     fn by_serde(text: &str) -> Option<usize> {
         let mut lines = Lines::new(text.as_bytes(), limits::KUBE_LIST.max_field, u64::MAX);
-        read_counting(&mut lines).ok().flatten().map(|(_, n)| n)
+        read_counting(&mut lines, std::convert::identity).ok().flatten().map(|(_, _, n)| n)
     }
 
     fn serde(text: &str) -> Option<lean::Doc> {
