@@ -423,26 +423,50 @@ impl Snapshot {
             })
             .collect();
         // One pass over the nodes, each held against every member (a handful): a pass over
-        // 5,000 nodes costs milliseconds, so the distribution's marks are read in it too.
-        // Per member, the first node in order by annotation, by name, by address.
-        let mut first = vec![[None::<usize>; 3]; self.members.len()];
-        let mut marks = [None; crate::detect::NODE_MARKS.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            crate::detect::mark(&mut marks, i, n);
-            let named = MEMBER_NAME_ANNOTATIONS.map(|a| n.annotations.get(a));
-            for ((m, hosts), at) in self.members.iter().zip(&hosts).zip(&mut first) {
-                let by = [
-                    !m.name.is_empty() && named.iter().flatten().any(|v| **v == m.name),
-                    !m.name.is_empty() && n.name == m.name,
-                    n.addresses.iter().any(|a| hosts.iter().any(|h| h.eq_ignore_ascii_case(a))),
-                ];
-                for (slot, hit) in at.iter_mut().zip(by) {
-                    if hit && slot.is_none() {
-                        *slot = Some(i);
+        // 5,000 nodes costs milliseconds (their maps are cold in cache), so the distribution's
+        // marks are read in it too, and a long list is read in two halves on two threads.
+        let scan = |from: usize, part: &[Node]| {
+            let mut first = vec![[None::<usize>; 3]; self.members.len()];
+            let mut marks = [None; crate::detect::NODE_MARKS.len()];
+            for (i, n) in (from..).zip(part) {
+                crate::detect::mark(&mut marks, i, n);
+                let named = MEMBER_NAME_ANNOTATIONS.map(|a| n.annotations.get(a));
+                for ((m, hosts), at) in self.members.iter().zip(&hosts).zip(&mut first) {
+                    let by = [
+                        !m.name.is_empty() && named.iter().flatten().any(|v| **v == m.name),
+                        !m.name.is_empty() && n.name == m.name,
+                        n.addresses.iter().any(|a| hosts.iter().any(|h| h.eq_ignore_ascii_case(a))),
+                    ];
+                    for (slot, hit) in at.iter_mut().zip(by) {
+                        if hit && slot.is_none() {
+                            *slot = Some(i);
+                        }
                     }
                 }
             }
-        }
+            (first, marks)
+        };
+        let (first, marks) = if nodes.len() < 2048 {
+            scan(0, nodes)
+        } else {
+            let (a, b) = nodes.split_at(nodes.len() / 2);
+            let (mut found, later) = std::thread::scope(|s| {
+                let later = s.spawn(|| scan(a.len(), b));
+                (scan(0, a), later.join())
+            });
+            // The first half's nodes come first; a thread that could not run leaves its half
+            // to this one.
+            let (first, marks) = later.unwrap_or_else(|_| scan(a.len(), b));
+            for (mine, theirs) in found.0.iter_mut().zip(first) {
+                for (slot, other) in mine.iter_mut().zip(theirs) {
+                    *slot = slot.or(other);
+                }
+            }
+            for (slot, other) in found.1.iter_mut().zip(marks) {
+                *slot = slot.or(other);
+            }
+            found
+        };
         self.derived.node_marks = std::sync::OnceLock::from(marks);
         for (m, at) in self.members.iter_mut().zip(first) {
             m.node = at.into_iter().flatten().next().and_then(|i| nodes.get(i)).map(|n| n.name.clone());
@@ -561,5 +585,34 @@ mod tests {
         snap.map_nodes();
         let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
         assert_eq!(got, vec![Some("annotated"), Some("first-b")]);
+    }
+
+    /// A long list is read in two halves on two threads: the same answers, the first half's
+    /// nodes before the second's, the annotation before the name wherever each is.
+    #[test]
+    fn a_long_list_read_in_halves_gives_what_one_pass_gives() {
+        let mut a = healthy(1);
+        a.name = "member-a".into();
+        let mut b = healthy(2);
+        b.name = "member-b".into();
+        b.peer_urls = vec!["https://10.9.0.2:2380".into()];
+        let mut snap = cluster(&[a, b]);
+        let mut nodes: Vec<Node> =
+            (0..3000).map(|i| node(&format!("n{i}"), &format!("10.8.{}.{}", i / 250, i % 250), None)).collect();
+        nodes[10].name = "member-a".into(); // by name, first half
+        nodes[2600].annotations.insert(MEMBER_NAME_ANNOTATIONS[1].into(), "member-a".into()); // by annotation, second half
+        nodes[1400].addresses = vec!["10.9.0.2".into()]; // by address, first half
+        nodes[2900].addresses = vec!["10.9.0.2".into()];
+        nodes[2999].labels.insert("kops.k8s.io/instancegroup".into(), "x".into());
+        nodes[1499].annotations.insert("kubeadm.alpha.kubernetes.io/cri-socket".into(), "x".into());
+        snap.nodes = Some(nodes);
+        snap.map_nodes();
+        let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
+        assert_eq!(got, vec![Some("n2600"), Some("n1400")]);
+        assert_eq!(
+            crate::detect::distribution(&snap),
+            Some((crate::distribution::Distribution::Rke2, "node n2600 has rke2.io annotations".into())),
+            "the RKE2 annotation in the second half outranks the kops label and the kubeadm annotation"
+        );
     }
 }
