@@ -15,6 +15,7 @@ pub mod kube;
 pub mod limits;
 pub mod lines;
 pub mod local;
+pub mod node_list_halves;
 pub mod node_list_json;
 pub mod node_list_yaml;
 pub mod pod_exec;

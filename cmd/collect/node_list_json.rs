@@ -138,7 +138,7 @@ fn read_in<R: Read, T: Send>(
 }
 
 /// What a thread read of a piece: its items and the List's fields it held.
-struct Piece<T = lean::Node> {
+pub(super) struct Piece<T = lean::Node> {
     /// The List's fields; its items are in `items`.
     doc: lean::Doc,
     items: Vec<T>,
@@ -150,7 +150,7 @@ struct Piece<T = lean::Node> {
 
 impl Piece {
     /// Its items made `T`s.
-    fn finish<T>(mut self, finish: fn(lean::Node) -> T) -> Piece<T> {
+    pub(super) fn finish<T>(mut self, finish: fn(lean::Node) -> T) -> Piece<T> {
         let items = std::mem::take(&mut self.doc.items).into_iter().map(finish).collect();
         Piece { doc: self.doc, items, seen: self.seen, done: self.done }
     }
@@ -158,7 +158,7 @@ impl Piece {
 
 /// The pieces in order as one document (without its items) and the items: each piece ends
 /// after an item but the last, which ends the document; no field of the List in two.
-fn join<T>(pieces: Vec<Piece<T>>) -> Option<(lean::Doc, Vec<T>)> {
+pub(super) fn join<T>(pieces: Vec<Piece<T>>) -> Option<(lean::Doc, Vec<T>)> {
     let last = pieces.len().checked_sub(1)?;
     let mut doc = lean::Doc::default();
     let mut items = Vec::with_capacity(pieces.iter().map(|p| p.items.len()).sum());
@@ -259,7 +259,7 @@ enum Value {
 }
 
 #[derive(Default)]
-struct Reader {
+pub(super) struct Reader {
     stack: Vec<Frame>,
     after: Option<After>,
     /// Spaces per level (kubectl 4, jq 2), from the first line inside the document.
@@ -280,7 +280,7 @@ struct Reader {
 
 impl Reader {
     /// Where a piece after the first begins: inside `items`, after an item and its comma.
-    fn in_items(unit: usize) -> Reader {
+    pub(super) fn in_items(unit: usize) -> Reader {
         Reader {
             stack: vec![Frame { obj: true, ctx: Ctx::Root, seen: 0 }, Frame { obj: false, ctx: Ctx::Items, seen: 0 }],
             after: Some(After::Comma),
@@ -290,7 +290,7 @@ impl Reader {
     }
 
     /// What was read, if it ended the document or where the next piece begins.
-    fn piece(self) -> Option<Piece> {
+    pub(super) fn piece(self) -> Option<Piece> {
         let seen = self.stack.first().map_or(0, |f| f.seen);
         let between_items = self.stack.len() == 2
             && self.stack[1].ctx == Ctx::Items
@@ -305,7 +305,7 @@ impl Reader {
     }
 
     /// Reads whole lines; `None` when the document is not one this reads (or not valid).
-    fn block(&mut self, text: &str, max_line: usize) -> Option<()> {
+    pub(super) fn block(&mut self, text: &str, max_line: usize) -> Option<()> {
         // Each line is read to its end by its grammar (no search for `\n` first).
         let b = text.as_bytes();
         let mut at = 0;

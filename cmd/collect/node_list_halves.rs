@@ -1,0 +1,207 @@
+//! A large `nodes.json` file read in two halves at once: each worker reads its half with
+//! positional reads and parses it as it goes, so the kernel's copy, the UTF-8 check and the
+//! parse of each half run on one core, from that core's cache (one thread reading for two
+//! workers was the slowest of the three on a 74 MB list). The halves meet after the first item
+//! that ends past the middle; what each worker reads is checked as `node_list_json` checks it.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use super::kube::lean;
+use super::lines::Stop;
+use super::node_list_json::{Piece, Reader, join};
+
+/// Bytes read at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// How far past the middle the first item end is looked for (an item is a few KB).
+const WINDOW: usize = 4 << 20;
+
+/// `node_list_json::read_items` on a file of `size` bytes, in two halves. `Ok(None)` when the
+/// file is not laid out as that reader reads (the caller reads it the other way, or with
+/// serde), or when no item ends within `WINDOW` past the middle.
+pub fn read_items<T: Send>(
+    file: &File,
+    size: u64,
+    max_line: usize,
+    max_bytes: u64,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<(lean::Doc, Vec<T>)>, Stop> {
+    if size > max_bytes {
+        return Err(Stop::TooBig);
+    }
+    let size = usize::try_from(size).map_err(|_| Stop::TooBig)?;
+    // The indentation of the line after `{`: where an item ends, as in `node_list_json`.
+    let head = read_at(file, 0, size.min(4096))?;
+    let Some(unit) = head
+        .split(|b| *b == b'\n')
+        .nth(1)
+        .filter(|_| head.contains(&b'\n'))
+        .map(|l| l.iter().take_while(|b| **b == b' ').count())
+        .filter(|u| (1..=8).contains(u))
+    else {
+        return Ok(None);
+    };
+    let item_end = format!("\n{}}},\n", " ".repeat(2 * unit));
+    let from = (size / 2).saturating_sub(item_end.len());
+    let window = read_at(file, from, WINDOW.min(size - from))?;
+    let Some(at) = memchr::memmem::find(&window, item_end.as_bytes()) else { return Ok(None) };
+    let split = from + at + item_end.len();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| half(file, 0, split, max_line, Reader::default(), finish));
+        let second = half(file, split, size, max_line, Reader::in_items(unit), finish);
+        // A worker that panicked (it must not) leaves the document to the other readers.
+        let first = first.join().unwrap_or(Ok(None));
+        match (first?, second?) {
+            (Some(a), Some(b)) => Ok(join(vec![a, b])),
+            _ => Ok(None),
+        }
+    })
+}
+
+/// The bytes `from..from + len` of the file (fewer: the file shrank, `Stop::Io`).
+fn read_at(file: &File, from: usize, len: usize) -> Result<Vec<u8>, Stop> {
+    let mut buf = vec![0; len];
+    file.read_exact_at(&mut buf, from as u64).map_err(Stop::Io)?;
+    Ok(buf)
+}
+
+/// Bytes `from..to` of the file read by `reader`, whole lines at a time; its piece, `None` when
+/// the reader does not take it. `to` is the file's end (its last line may lack its `\n`, as
+/// `node_list_json` reads it) or just after a `\n`.
+fn half<T>(
+    file: &File,
+    from: usize,
+    to: usize,
+    max_line: usize,
+    mut reader: Reader,
+    finish: fn(lean::Node) -> T,
+) -> Result<Option<Piece<T>>, Stop> {
+    let mut buf = vec![0u8; 2 * CHUNK];
+    let (mut at, mut filled) = (from, 0);
+    while at < to {
+        if filled == buf.len() {
+            // A line longer than the buffer: grown, up to the line limit.
+            if buf.len() > max_line.saturating_add(2) {
+                return Err(Stop::TooLong);
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        let want = (to - at).min(buf.len() - filled).min(CHUNK);
+        let n = loop {
+            match file.read_at(&mut buf[filled..filled + want], at as u64) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Stop::Io(e)),
+            }
+        };
+        if n == 0 {
+            // The file shrank while read.
+            return Ok(None);
+        }
+        (at, filled) = (at + n, filled + n);
+        let end = if at == to { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |nl| nl + 1) };
+        if end == 0 {
+            continue;
+        }
+        let text = std::str::from_utf8(&buf[..end]).map_err(|_| Stop::NotText)?;
+        if reader.block(text, max_line).is_none() {
+            return Ok(None);
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+    }
+    Ok(reader.piece().map(|p| p.finish(finish)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::collect::limits::KUBE_LIST;
+
+    fn halves(text: &str) -> Option<lean::Doc> {
+        let mut f = tempfile::tempfile().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        let got = read_items(&f, text.len() as u64, KUBE_LIST.max_field, KUBE_LIST.max_bytes, std::convert::identity)
+            .ok()
+            .flatten()
+            .map(|(mut doc, items)| {
+                doc.items = items;
+                doc
+            });
+        if let Some(doc) = &got {
+            let want: lean::Doc = serde_json::from_str(text).expect("serde reads what the halves read");
+            assert_eq!(doc, &want, "halves differ from serde on:\n{text}");
+        }
+        got
+    }
+
+    /// A List of `n` nodes as kubectl prints it (4 spaces), each with labels, conditions and an
+    /// image list passed over.
+    fn list(n: usize) -> String {
+        let items: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": format!("n{i}"), "labels": {"kubernetes.io/hostname": format!("n{i}"), "node-role.kubernetes.io/control-plane": ""}},
+                    "status": {"addresses": [{"address": format!("10.0.{}.{}", i / 250, i % 250), "type": "InternalIP"}],
+                        "conditions": [{"type": "Ready", "status": if i % 7 == 0 { "False" } else { "True" }, "lastTransitionTime": "2026-11-24T09:30:00Z"}],
+                        "images": (0..i % 5).map(|k| serde_json::json!({"names": [format!("img-{k}:1.{i}")], "sizeBytes": 1000 + k})).collect::<Vec<_>>(),
+                        "nodeInfo": {"kubeletVersion": "v1.33.1"}}})
+            })
+            .collect();
+        let doc = serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}});
+        let mut out = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        serde::Serialize::serialize(&doc, &mut serde_json::Serializer::with_formatter(&mut out, fmt)).expect("json");
+        out.push(b'\n');
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn two_halves_read_what_serde_reads_wherever_the_middle_falls() {
+        // Two nodes: the middle falls in the last item, which ends without a comma: not cut.
+        assert!(halves(&list(2)).is_none());
+        for n in [3, 5, 17, 64, 400, 3000] {
+            let text = list(n);
+            let doc = halves(&text).unwrap_or_else(|| panic!("{n} nodes not read in halves"));
+            assert_eq!(doc.items.len(), n);
+            assert_eq!(doc.items[n - 1].metadata.name, format!("n{}", n - 1));
+        }
+        // A line longer than the buffer (an annotation of 600 KB, under the 1 MiB line limit).
+        let long = list(20)
+            .replace("\"n15\",", &format!("\"n15\",\n                    \"big\": \"{}\",", "x".repeat(600 << 10)));
+        assert_eq!(halves(&long).map(|d| d.items[15].metadata.labels["big"].len()), Some(600 << 10));
+        // The fixture capture (kubectl's layout, five kubeadm nodes).
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/bundles/kubeadm-etcd-crashloop-json/nodes.json");
+        let real = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(halves(&real).map(|d| d.items.len()), Some(5));
+        // jq's two spaces.
+        let jq = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&list(40)).expect("json"))
+            .expect("json")
+            + "\n";
+        assert_eq!(halves(&jq).map(|d| d.items.len()), Some(40));
+    }
+
+    #[test]
+    fn what_the_halves_cannot_read_is_left_to_the_other_readers() {
+        let text = list(50);
+        // No newline at the end: read as the line reader and serde read it.
+        assert_eq!(halves(text.trim_end()).map(|d| d.items.len()), Some(50));
+        // One node (no item ends anywhere), minified JSON, a broken token past the middle.
+        assert!(halves(&list(1)).is_none());
+        let minified =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&text).expect("json")).expect("json");
+        assert!(halves(&minified).is_none());
+        let at = text.len() * 3 / 4;
+        let nl = at + text[at..].find("\"True\"").expect("a condition past the middle");
+        let broken = format!("{}\"True{}", &text[..nl], &text[nl + 6..]);
+        assert!(halves(&broken).is_none());
+        // Past the size limit.
+        let mut f = tempfile::tempfile().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        assert!(matches!(read_items(&f, text.len() as u64, 1 << 20, 100, std::convert::identity), Err(Stop::TooBig)));
+    }
+}
