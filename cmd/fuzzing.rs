@@ -68,6 +68,14 @@ pub fn kube_documents(data: &[u8]) {
         let whole = kube::parse_nodes(&text);
         assert!(whole.as_ref() == Ok(&fast), "read line by line: {fast:?}\nby serde: {whole:?}");
     }
+    // And the two-halves reader of large JSON lists, on a file.
+    if let Ok(mut file) = tempfile::tempfile()
+        && std::io::Write::write_all(&mut file, text.as_bytes()).is_ok()
+        && let Some(halves) = kube::nodes_in_halves(&file, text.len() as u64)
+    {
+        let whole = kube::parse_nodes(&text);
+        assert!(whole.as_ref() == Ok(&halves), "read in halves: {halves:?}\nby serde: {whole:?}");
+    }
     if let Ok(nodes) = kube::parse_nodes(&String::from_utf8_lossy(p[0])) {
         snap.nodes = Some(nodes);
     }

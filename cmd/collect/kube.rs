@@ -152,19 +152,27 @@ pub fn read_nodes_fast(path: &std::path::Path) -> Option<Vec<Node>> {
     let n = file.read(&mut head).ok()?;
     let json = head[..n].iter().find(|b| !b.is_ascii_whitespace())? == &b'{';
     let size = file.metadata().ok()?.len();
-    if json && size >= HALVES {
-        let read = super::node_list_halves::read_items(
-            &file,
-            size,
-            KUBE_LIST.max_field,
-            KUBE_LIST.max_bytes,
-            lean::Node::into_node,
-        );
-        if let Ok(Some((doc, items))) = read {
-            return Some(list_or_node(doc, items));
-        }
+    if json
+        && size >= HALVES
+        && let Some(nodes) = nodes_in_halves(&file, size)
+    {
+        return Some(nodes);
     }
     nodes_by_line(std::fs::File::open(path).ok()?, json, KUBE_LIST.max_bytes)
+}
+
+/// A JSON list of `size` bytes read in two halves at once (`node_list_halves`; the fuzzer
+/// holds it to `parse_nodes`); `None` when it cannot be.
+pub fn nodes_in_halves(file: &std::fs::File, size: u64) -> Option<Vec<Node>> {
+    use super::limits::KUBE_LIST;
+    let read = super::node_list_halves::read_items(
+        file,
+        size,
+        KUBE_LIST.max_field,
+        KUBE_LIST.max_bytes,
+        lean::Node::into_node,
+    );
+    read.ok().flatten().map(|(doc, items)| list_or_node(doc, items))
 }
 
 /// A JSON capture this large is read in two halves at once (`node_list_halves`); smaller, as
