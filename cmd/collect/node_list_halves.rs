@@ -8,11 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::kube::lean;
-use super::lines::Stop;
+use super::lines::{Lines, Stop};
 use super::node_list_json::{Piece, Reader, join};
-
-/// Bytes read at a time.
-const CHUNK: usize = 256 * 1024;
 
 /// How far past the middle the first item end is looked for (an item is a few KB).
 const WINDOW: usize = 4 << 20;
@@ -66,9 +63,10 @@ fn read_at(file: &File, from: usize, len: usize) -> Result<Vec<u8>, Stop> {
     Ok(buf)
 }
 
-/// Bytes `from..to` of the file read by `reader`, whole lines at a time; its piece, `None` when
-/// the reader does not take it. `to` is the file's end (its last line may lack its `\n`, as
-/// `node_list_json` reads it) or just after a `\n`.
+/// Bytes `from..to` of the file read by `reader` as `Lines` hands them out (whole lines, UTF-8
+/// checked, the line limit kept); its piece, `None` when the reader does not take it. `to` is
+/// the file's end (its last line may lack its `\n`, as `node_list_json` reads it) or just after
+/// a `\n`.
 fn half<T>(
     file: &File,
     from: usize,
@@ -77,41 +75,33 @@ fn half<T>(
     mut reader: Reader,
     finish: fn(lean::Node) -> T,
 ) -> Result<Option<Piece<T>>, Stop> {
-    let mut buf = vec![0u8; 2 * CHUNK];
-    let (mut at, mut filled) = (from, 0);
-    while at < to {
-        if filled == buf.len() {
-            // A line longer than the buffer: grown, up to the line limit.
-            if buf.len() > max_line.saturating_add(2) {
-                return Err(Stop::TooLong);
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let want = (to - at).min(buf.len() - filled).min(CHUNK);
-        let n = loop {
-            match file.read_at(&mut buf[filled..filled + want], at as u64) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Stop::Io(e)),
-            }
-        };
-        if n == 0 {
-            // The file shrank while read.
+    let mut lines = Lines::new(Span { file, at: from as u64, end: to as u64 }, max_line, u64::MAX);
+    let mut spare = None;
+    while let Some(text) = lines.next_text(spare.take())? {
+        if reader.block(&text, max_line).is_none() {
             return Ok(None);
         }
-        (at, filled) = (at + n, filled + n);
-        let end = if at == to { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |nl| nl + 1) };
-        if end == 0 {
-            continue;
-        }
-        let text = std::str::from_utf8(&buf[..end]).map_err(|_| Stop::NotText)?;
-        if reader.block(text, max_line).is_none() {
-            return Ok(None);
-        }
-        buf.copy_within(end..filled, 0);
-        filled -= end;
+        spare = Some(text);
     }
     Ok(reader.piece().map(|p| p.finish(finish)))
+}
+
+/// Part of a file as a reader, by positional reads: the two halves read the same file at once
+/// (a cloned handle would share one offset).
+struct Span<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for Span<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let len = buf.len().min(left);
+        let n = self.file.read_at(&mut buf[..len], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
