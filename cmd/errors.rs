@@ -55,6 +55,26 @@ pub fn auth_hint(line: &str) -> &'static str {
     }
 }
 
+/// The hint for an https endpoint that answered HTTP/2 in plaintext: proof, not a guess.
+pub const PLAINTEXT_PORT: &str = " (the endpoint answered HTTP/2 without TLS: it does not speak TLS: use http://)";
+
+/// Whether a connection error says the server hung up (closed, reset, or answered something
+/// that is no TLS record), as a plaintext port does to a ClientHello.
+pub fn hung_up(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "connection reset",
+        "connection closed",
+        "broken pipe",
+        "eof",
+        "invalidcontenttype",
+        "corrupt message",
+        "wrong version",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
+}
+
 /// What to do about a failed connection to `url`, from its error line: the wrong scheme for
 /// the port, a client certificate the server wants, a learner that answers no member list.
 /// Empty when nothing better than the line itself is known. `client_cert` says whether
@@ -84,9 +104,11 @@ pub fn connect_hint(url: &str, line: &str, client_cert: bool) -> &'static str {
     } else if https
         && !client_cert
         // TLS 1.3 finishes the client's side of the handshake before the server checks for a
-        // certificate: the refusal arrives as a closed connection on the first request.
+        // certificate: the refusal arrives as a closed (or, with our bytes unread, reset)
+        // connection on the first request. A plaintext port is ruled out before this.
         && (l.contains("connection closed")
             || l.contains("broken pipe")
+            || l.contains("connection reset")
             || l.contains("stream closed")
             || l.contains("certificaterequired")
             || l.contains("certificate required")
@@ -122,5 +144,11 @@ mod tests {
         );
         assert!(connect_hint("http://a:2379", "etcdserver: rpc not supported for learner", true).contains("voter"));
         assert_eq!(connect_hint("http://a:2379", "connection refused", false), "");
+        assert!(connect_hint("https://a:2379", "Connection reset by peer (os error 104)", false).contains("--cert"));
+        assert_eq!(connect_hint("https://a:2379", "Connection reset by peer (os error 104)", true), "");
+        assert!(hung_up("https://a:2379: Connection reset by peer (os error 104)"));
+        assert!(hung_up("tls handshake eof"));
+        assert!(!hung_up("connection refused"));
+        assert!(!hung_up("invalid peer certificate: UnknownIssuer"));
     }
 }

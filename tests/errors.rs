@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rstest::rstest;
 use support::Cluster;
 use support::bin::{Run, doctor};
+use support::cluster::{EtcdVersion, V3_4, V3_5};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -72,13 +74,13 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-fn plain_etcd() -> PlainEtcd {
+fn plain_etcd(etcd: EtcdVersion) -> PlainEtcd {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cp, pp) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{cp}");
     let peer = format!("http://127.0.0.1:{pp}");
     let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
-    let child = Command::new(support::cluster::etcd_bin())
+    let child = Command::new(etcd.etcd())
         .args(["--name", "plain", "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
@@ -98,16 +100,20 @@ fn plain_etcd() -> PlainEtcd {
     e
 }
 
-#[test]
-fn https_against_a_plaintext_port_says_use_http() {
-    let e = plain_etcd();
+/// A plaintext port drops the ClientHello with a close or, when our bytes are still unread, a
+/// reset: which one is timing. The hint must not depend on it: the port is asked in HTTP/2.
+#[rstest]
+fn https_against_a_plaintext_port_says_use_http(#[values(V3_4, V3_5)] etcd: EtcdVersion) {
+    let e = plain_etcd(etcd);
     let d = tempfile::tempdir().expect("tempdir");
     let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
     let ca = write(d.path(), "ca.crt", &ca.cert.pem());
     let url = e.url.replacen("http://", "https://", 1);
-    let r = run(&[s(&["--endpoints", &url, "--cacert"]), vec![ca.display().to_string()]].concat());
-    assert_says(&r, 3, &["does not speak TLS", "use http://"]);
-    assert!(!r.stderr.contains("InvalidContentType") || r.stderr.contains("use http://"), "{}", r.stderr);
+    for _ in 0..3 {
+        let r = run(&[s(&["--endpoints", &url, "--cacert"]), vec![ca.display().to_string()]].concat());
+        assert_says(&r, 3, &["answered HTTP/2 without TLS", "does not speak TLS", "use http://"]);
+        assert!(!r.stderr.contains("--cert and --key"), "{}", r.stderr);
+    }
 }
 
 #[test]

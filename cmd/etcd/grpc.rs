@@ -109,39 +109,55 @@ impl Target {
 
     /// Status of one endpoint, bounded.
     pub async fn status(&self, url: &str) -> Result<Status, EtcdError> {
-        self.bounded(async {
-            let mut c = self.client(url).await?;
-            c.status().await.map(to_status).map_err(grpc)
-        })
-        .await
-        .map_err(|e| self.lead(url, e))
+        let r = self
+            .bounded(async {
+                let mut c = self.client(url).await?;
+                c.status().await.map(to_status).map_err(grpc)
+            })
+            .await;
+        match r {
+            Ok(s) => Ok(s),
+            Err(e) => Err(self.lead(url, e).await),
+        }
     }
 
     /// The member list from one endpoint, bounded.
     pub async fn member_list(&self, url: &str) -> Result<(Client, MemberListResponse), EtcdError> {
-        self.bounded(async {
-            let mut c = self.client(url).await?;
-            let list = c.member_list().await.map_err(grpc)?;
-            Ok((c, list))
-        })
-        .await
-        .map_err(|e| self.lead(url, e))
+        let r = self
+            .bounded(async {
+                let mut c = self.client(url).await?;
+                let list = c.member_list().await.map_err(grpc)?;
+                Ok((c, list))
+            })
+            .await;
+        match r {
+            Ok(l) => Ok(l),
+            Err(e) => Err(self.lead(url, e).await),
+        }
     }
 
     /// The error with what to pass next, when its line says (wrong scheme for the port, a
     /// client certificate the server wants, a learner's endpoint alone).
-    fn lead(&self, url: &str, e: EtcdError) -> EtcdError {
+    async fn lead(&self, url: &str, e: EtcdError) -> EtcdError {
         match e {
             EtcdError::Transport { line, source } => {
-                let hint = crate::errors::connect_hint(url, &line, self.tls.has_identity());
-                EtcdError::Transport { line: format!("{line}{hint}"), source }
+                EtcdError::Transport { line: self.hinted(url, line).await, source }
             }
-            EtcdError::Grpc { line, source } => {
-                let hint = crate::errors::connect_hint(url, &line, self.tls.has_identity());
-                EtcdError::Grpc { line: format!("{line}{hint}"), source }
-            }
+            EtcdError::Grpc { line, source } => EtcdError::Grpc { line: self.hinted(url, line).await, source },
             other => other,
         }
+    }
+
+    /// `line` and its hint. An https endpoint that hung up is asked whether it speaks HTTP/2
+    /// in plaintext (bounded by --dial-timeout): the hang-up alone cannot tell a plaintext
+    /// port from a server that wants a client certificate.
+    async fn hinted(&self, url: &str, line: String) -> String {
+        let https = url.to_ascii_lowercase().starts_with("https://");
+        if https && crate::errors::hung_up(&line) && super::plain_probe::answers_h2c(url, self.dial).await {
+            return format!("{line}{}", crate::errors::PLAINTEXT_PORT);
+        }
+        let hint = crate::errors::connect_hint(url, &line, self.tls.has_identity());
+        format!("{line}{hint}")
     }
 
     /// `fut`, bounded by dial + command timeout.

@@ -8,6 +8,7 @@ pub mod etcdctl_json;
 pub mod exec;
 pub mod grpc;
 pub mod peer;
+pub mod plain_probe;
 
 use std::time::Duration;
 

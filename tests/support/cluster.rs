@@ -21,11 +21,6 @@ pub use super::versions::{EtcdVersion, V3_4, V3_5};
 
 static NEXT_BLOCK: AtomicU32 = AtomicU32::new(1);
 
-/// The etcd 3.4 binary: `ETCD_BIN`, else `etcd` on PATH. Panics with the install line if absent.
-pub fn etcd_bin() -> PathBuf {
-    V3_4.etcd()
-}
-
 /// One member process.
 pub struct MemberProc {
     /// m0, m1, ...
