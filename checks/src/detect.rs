@@ -83,7 +83,7 @@ fn node_marks(snap: &Snapshot) -> [Option<usize>; NODE_MARKS.len()] {
 fn scan_node_marks(snap: &Snapshot) -> [Option<usize>; NODE_MARKS.len()] {
     let mut first = [None; NODE_MARKS.len()];
     for (i, n) in snap.nodes.iter().flatten().enumerate() {
-        mark(&mut first, i, n);
+        mark(&mut first, i, n.key_bits());
         if first.iter().all(Option::is_some) {
             break;
         }
@@ -91,20 +91,28 @@ fn scan_node_marks(snap: &Snapshot) -> [Option<usize>; NODE_MARKS.len()] {
     first
 }
 
-/// Notes node `i` in `first` for each of `NODE_MARKS` it has that no node before it had
-/// (also `Snapshot::map_nodes`, which reads the nodes once for the members and this).
-pub(crate) fn mark(first: &mut [Option<usize>; NODE_MARKS.len()], i: usize, n: &crate::model::Node) {
-    // A key with a prefix is the first key at or after it: one lookup per node and mark.
+/// Notes node `i` in `first` for each of `NODE_MARKS` it has (`bits`, `Node::key_bits`) that
+/// no node before it had (also `Snapshot::map_nodes`, which reads the nodes once for the
+/// members and this).
+pub(crate) fn mark(first: &mut [Option<usize>; NODE_MARKS.len()], i: usize, bits: u8) {
+    for (k, slot) in first.iter_mut().enumerate() {
+        if slot.is_none() && bits & (1 << k) != 0 {
+            *slot = Some(i);
+        }
+    }
+}
+
+/// Which of `NODE_MARKS` the node has, bit by position.
+pub(crate) fn mark_bits(n: &crate::model::Node) -> u8 {
+    // A key with a prefix is the first key at or after it: one lookup per mark.
     let keyed = |keys: &std::collections::BTreeMap<String, String>, prefix: &str| {
         keys.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
             .next()
             .is_some_and(|(k, _)| k.starts_with(prefix))
     };
-    for (slot, (annotation, prefix, _)) in first.iter_mut().zip(NODE_MARKS) {
-        if slot.is_none() && keyed(if annotation { &n.annotations } else { &n.labels }, prefix) {
-            *slot = Some(i);
-        }
-    }
+    NODE_MARKS.iter().enumerate().fold(0, |bits, (k, (annotation, prefix, _))| {
+        bits | u8::from(keyed(if *annotation { &n.annotations } else { &n.labels }, prefix)) << k
+    })
 }
 
 fn kubespray_certs(snap: &Snapshot) -> Option<String> {

@@ -186,6 +186,53 @@ pub struct Node {
     pub ready_since: Option<OffsetDateTime>,
     /// status.nodeInfo.kubeletVersion
     pub kubelet_version: String,
+    /// What `Snapshot::map_nodes` asks of the maps above, when the collector worked it out.
+    #[serde(skip)]
+    pub keys: NodeKeys,
+}
+
+/// Which of the keys `Snapshot::map_nodes` looks for a node has: each of `detect::NODE_MARKS`
+/// (bit by position) and a member-name annotation (`NodeKeys::NAMED`). Collectors work it out
+/// as they read each node, its maps in cache: asked of 5,000 nodes' cold maps afterwards, it
+/// cost milliseconds. A cache of the maps: always equal, never serialized.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeKeys(Option<u8>);
+
+impl PartialEq for NodeKeys {
+    fn eq(&self, _: &NodeKeys) -> bool {
+        true
+    }
+}
+
+impl NodeKeys {
+    /// The bit for a member-name annotation (`MEMBER_NAME_ANNOTATIONS`).
+    pub(crate) const NAMED: u8 = 1 << crate::detect::NODE_MARKS.len();
+
+    fn of(n: &Node) -> u8 {
+        let named = MEMBER_NAME_ANNOTATIONS.iter().any(|a| n.annotations.contains_key(*a));
+        crate::detect::mark_bits(n) | if named { NodeKeys::NAMED } else { 0 }
+    }
+}
+
+impl Node {
+    /// The node with its `keys` worked out: collectors call it on each node as they read it.
+    pub fn with_keys(mut self) -> Node {
+        self.keys = NodeKeys(Some(NodeKeys::of(&self)));
+        self
+    }
+
+    /// Its `NodeKeys` bits, from the collector when it worked them out.
+    pub(crate) fn key_bits(&self) -> u8 {
+        match self.keys.0 {
+            Some(bits) => {
+                // A node changed after it was read would answer from before: tests (debug
+                // builds) see it here.
+                debug_assert_eq!(bits, NodeKeys::of(self), "node {} changed after its keys were noted", self.name);
+                bits
+            }
+            None => NodeKeys::of(self),
+        }
+    }
 }
 
 /// Node annotations that carry the etcd member name (K3s, RKE2).
@@ -429,8 +476,13 @@ impl Snapshot {
             let mut first = vec![[None::<usize>; 3]; self.members.len()];
             let mut marks = [None; crate::detect::NODE_MARKS.len()];
             for (i, n) in (from..).zip(part) {
-                crate::detect::mark(&mut marks, i, n);
-                let named = MEMBER_NAME_ANNOTATIONS.map(|a| n.annotations.get(a));
+                let bits = n.key_bits();
+                crate::detect::mark(&mut marks, i, bits);
+                let named = if bits & NodeKeys::NAMED != 0 {
+                    MEMBER_NAME_ANNOTATIONS.map(|a| n.annotations.get(a))
+                } else {
+                    [None; MEMBER_NAME_ANNOTATIONS.len()]
+                };
                 for ((m, hosts), at) in self.members.iter().zip(&hosts).zip(&mut first) {
                     let by = [
                         !m.name.is_empty() && named.iter().flatten().any(|v| **v == m.name),
@@ -591,6 +643,13 @@ mod tests {
     /// nodes before the second's, the annotation before the name wherever each is.
     #[test]
     fn a_long_list_read_in_halves_gives_what_one_pass_gives() {
+        // As tests build nodes (keys worked out when asked) and as collectors give them.
+        for noted in [false, true] {
+            a_long_list_in_halves(noted);
+        }
+    }
+
+    fn a_long_list_in_halves(noted: bool) {
         let mut a = healthy(1);
         a.name = "member-a".into();
         let mut b = healthy(2);
@@ -605,6 +664,9 @@ mod tests {
         nodes[2900].addresses = vec!["10.9.0.2".into()];
         nodes[2999].labels.insert("kops.k8s.io/instancegroup".into(), "x".into());
         nodes[1499].annotations.insert("kubeadm.alpha.kubernetes.io/cri-socket".into(), "x".into());
+        if noted {
+            nodes = nodes.into_iter().map(Node::with_keys).collect();
+        }
         snap.nodes = Some(nodes);
         snap.map_nodes();
         let got: Vec<Option<&str>> = snap.members.iter().map(|m| m.node.as_deref()).collect();
@@ -614,5 +676,28 @@ mod tests {
             Some((crate::distribution::Distribution::Rke2, "node n2600 has rke2.io annotations".into())),
             "the RKE2 annotation in the second half outranks the kops label and the kubeadm annotation"
         );
+    }
+
+    #[test]
+    fn noted_keys_are_what_the_maps_hold_and_never_make_nodes_differ() {
+        let mut n = node("n1", "10.0.0.1", Some("server-1"));
+        n.labels.insert("kops.k8s.io/instancegroup".into(), "masters".into());
+        let noted = n.clone().with_keys();
+        assert_eq!(noted, n, "a cache, not a field that compares");
+        assert_eq!(noted.key_bits(), n.key_bits());
+        // The K3s mark (etcd.k3s.cattle.io/), kops's label and the member-name annotation.
+        let k3s = crate::detect::NODE_MARKS.iter().position(|m| m.1 == "etcd.k3s.cattle.io/").expect("k3s mark");
+        let kops = crate::detect::NODE_MARKS.iter().position(|m| m.1 == "kops.k8s.io/").expect("kops mark");
+        assert_eq!(noted.key_bits(), 1 << k3s | 1 << kops | NodeKeys::NAMED);
+        assert_eq!(node("n2", "10.0.0.2", None).with_keys().key_bits(), 0);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "changed after its keys were noted")]
+    fn a_node_changed_after_its_keys_were_noted_is_caught_in_tests() {
+        let mut n = node("n1", "10.0.0.1", None).with_keys();
+        n.annotations.insert(MEMBER_NAME_ANNOTATIONS[1].into(), "m1".into());
+        let _ = n.key_bits();
     }
 }

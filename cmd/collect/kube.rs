@@ -327,7 +327,10 @@ pub(crate) mod lean {
                     .and_then(|c| c.last_transition_time.as_deref())
                     .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()),
                 kubelet_version: self.status.node_info.kubelet_version,
+                keys: Default::default(),
             }
+            // On the thread reading the node, its maps still in cache.
+            .with_keys()
         }
     }
 }
@@ -359,7 +362,9 @@ pub fn convert(n: &K8sNode) -> Node {
             .and_then(|s| s.node_info.as_ref())
             .map(|i| i.kubelet_version.clone())
             .unwrap_or_default(),
+        keys: Default::default(),
     }
+    .with_keys()
 }
 
 #[cfg(test)]

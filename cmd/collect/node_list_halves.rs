@@ -14,6 +14,9 @@ use super::node_list_json::{Piece, Reader, join};
 /// How far past the middle the first item end is looked for (an item is a few KB).
 const WINDOW: usize = 4 << 20;
 
+/// The most items room is made for at once (a cluster of 5,000 nodes is Kubernetes' limit).
+const EXPECT_MAX: usize = 1 << 16;
+
 /// `node_list_json::read_items` on a file of `size` bytes, in two halves. `Ok(None)` when the
 /// file is not laid out as that reader reads (the caller reads it the other way, or with
 /// serde), or when no item ends within `WINDOW` past the middle.
@@ -40,13 +43,17 @@ pub fn read_items<T: Send>(
         return Ok(None);
     };
     let item_end = format!("\n{}}},\n", " ".repeat(2 * unit));
-    let from = (size / 2).saturating_sub(item_end.len());
-    let window = read_at(file, from, WINDOW.min(size - from))?;
-    let Some(at) = memchr::memmem::find(&window, item_end.as_bytes()) else { return Ok(None) };
-    let split = from + at + item_end.len();
+    let needle = item_end.as_bytes();
+    let from = (size / 2).saturating_sub(needle.len());
+    let Some(split) = find(file, from, size, needle)?.map(|at| at + needle.len()) else { return Ok(None) };
+    // The item after it, as a measure of how many items each half holds: room for them is
+    // made at once (grown as read, the list was copied into fresh pages a dozen times). Held
+    // to `EXPECT_MAX`, and not taken from an item too short to be a node's.
+    let item = find(file, split, size, needle)?.map(|at| at + needle.len() - split).filter(|len| *len >= 256);
+    let expect = |bytes: usize| item.map_or(0, |len| (bytes / len + bytes / len / 4 + 8).min(EXPECT_MAX));
     std::thread::scope(|scope| {
-        let first = scope.spawn(|| half(file, 0, split, max_line, Reader::default(), finish));
-        let second = half(file, split, size, max_line, Reader::in_items(unit), finish);
+        let first = scope.spawn(|| half(file, 0..split, max_line, Reader::default(), expect(split), finish));
+        let second = half(file, split..size, max_line, Reader::in_items(unit), expect(size - split), finish);
         // A worker that panicked (it must not) leaves the document to the other readers.
         let first = first.join().unwrap_or(Ok(None));
         match (first?, second?) {
@@ -56,6 +63,30 @@ pub fn read_items<T: Send>(
     })
 }
 
+/// Where `needle` first occurs in the file's bytes from `from` (within `WINDOW` of them, and
+/// `size`), read a step at a time: an item end is a few KB away, and reading the whole window
+/// at once made 4 MiB of fresh pages.
+fn find(file: &File, from: usize, size: usize, needle: &[u8]) -> Result<Option<usize>, Stop> {
+    const STEP: usize = 64 << 10;
+    let end = size.min(from.saturating_add(WINDOW));
+    let (mut buf, mut at, mut read_to) = (Vec::new(), from, from);
+    while read_to < end {
+        let n = STEP.min(end - read_to);
+        let old = buf.len();
+        buf.resize(old + n, 0);
+        file.read_exact_at(&mut buf[old..], read_to as u64).map_err(Stop::Io)?;
+        read_to += n;
+        if let Some(i) = memchr::memmem::find(&buf, needle) {
+            return Ok(Some(at + i));
+        }
+        // The last bytes stay: a needle across two steps.
+        let keep = buf.len().min(needle.len().saturating_sub(1));
+        buf.drain(..buf.len() - keep);
+        at = read_to - keep;
+    }
+    Ok(None)
+}
+
 /// The bytes `from..from + len` of the file (fewer: the file shrank, `Stop::Io`).
 fn read_at(file: &File, from: usize, len: usize) -> Result<Vec<u8>, Stop> {
     let mut buf = vec![0; len];
@@ -63,27 +94,29 @@ fn read_at(file: &File, from: usize, len: usize) -> Result<Vec<u8>, Stop> {
     Ok(buf)
 }
 
-/// Bytes `from..to` of the file read by `reader` as `Lines` hands them out (whole lines, UTF-8
-/// checked, the line limit kept); its piece, `None` when the reader does not take it. `to` is
-/// the file's end (its last line may lack its `\n`, as `node_list_json` reads it) or just after
-/// a `\n`.
+/// The bytes `span` of the file read by `reader` as `Lines` hands them out (whole lines, UTF-8
+/// checked, the line limit kept); its piece, `None` when the reader does not take it. The span
+/// ends at the file's end (its last line may lack its `\n`, as `node_list_json` reads it) or
+/// just after a `\n`. About `expect` items are made ready for.
 fn half<T>(
     file: &File,
-    from: usize,
-    to: usize,
+    span: std::ops::Range<usize>,
     max_line: usize,
     mut reader: Reader,
+    expect: usize,
     finish: fn(lean::Node) -> T,
 ) -> Result<Option<Piece<T>>, Stop> {
-    let mut lines = Lines::new(Span { file, at: from as u64, end: to as u64 }, max_line, u64::MAX);
-    let mut spare = None;
+    let (at, end) = (span.start as u64, span.end as u64);
+    let mut lines = Lines::new(Span { file, at, end }, max_line, u64::MAX);
+    let (mut spare, mut made) = (None, Vec::with_capacity(expect));
     while let Some(text) = lines.next_text(spare.take())? {
         if reader.block(&text, max_line).is_none() {
             return Ok(None);
         }
+        reader.made(&mut made, finish);
         spare = Some(text);
     }
-    Ok(reader.piece().map(|p| p.finish(finish)))
+    Ok(reader.piece().map(|p| p.finish(made, finish)))
 }
 
 /// Part of a file as a reader, by positional reads: the two halves read the same file at once
@@ -173,6 +206,21 @@ mod tests {
             .expect("json")
             + "\n";
         assert_eq!(halves(&jq).map(|d| d.items.len()), Some(40));
+    }
+
+    #[test]
+    fn an_item_end_is_found_across_the_steps_it_is_read_in() {
+        let needle = b"\n        },\n";
+        for at in [0, 100, (64 << 10) - 5, 64 << 10, (128 << 10) - 1] {
+            let mut text = vec![b'x'; 200 << 10];
+            text[at..at + needle.len()].copy_from_slice(needle);
+            let mut f = tempfile::tempfile().expect("temp file");
+            f.write_all(&text).expect("write");
+            assert_eq!(find(&f, 0, text.len(), needle).expect("read"), Some(at), "at {at}");
+            assert_eq!(find(&f, at + 1, text.len(), needle).expect("read"), None, "past {at}");
+            // Not past the end it is given.
+            assert_eq!(find(&f, 0, at + needle.len() - 1, needle).expect("read"), None, "cut at {at}");
+        }
     }
 
     #[test]

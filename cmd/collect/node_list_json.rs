@@ -58,7 +58,10 @@ fn read_in<R: Read, T: Send>(
     let Some(second) = lines.next_text(None)? else {
         // One chunk (most files): no thread.
         let mut r = Reader::default();
-        return Ok(r.block(&first, max_line).and_then(|()| r.piece()).and_then(|p| join(vec![p.finish(finish)])));
+        return Ok(r
+            .block(&first, max_line)
+            .and_then(|()| r.piece())
+            .and_then(|p| join(vec![p.finish(Vec::new(), finish)])));
     };
     // The indentation of the line after `{`: where an item ends.
     let unit = first.split('\n').nth(1).map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
@@ -82,12 +85,13 @@ fn read_in<R: Read, T: Send>(
                     let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv().ok();
                     while let Some((k, texts)) = next() {
                         let mut reader = if k == 0 { Reader::default() } else { Reader::in_items(unit) };
-                        let mut ok = true;
+                        let (mut ok, mut made) = (true, Vec::new());
                         for text in texts {
                             ok = ok && reader.block(&text, max_line).is_some();
+                            reader.made(&mut made, finish);
                             let _ = spares.send(text);
                         }
-                        let piece = Some(reader).filter(|_| ok).and_then(Reader::piece).map(|p| p.finish(finish));
+                        let piece = Some(reader).filter(|_| ok).and_then(Reader::piece).map(|p| p.finish(made, finish));
                         if results.send((k, piece)).is_err() {
                             return;
                         }
@@ -149,10 +153,10 @@ pub(super) struct Piece<T = lean::Node> {
 }
 
 impl Piece {
-    /// Its items made `T`s.
-    pub(super) fn finish<T>(mut self, finish: fn(lean::Node) -> T) -> Piece<T> {
-        let items = std::mem::take(&mut self.doc.items).into_iter().map(finish).collect();
-        Piece { doc: self.doc, items, seen: self.seen, done: self.done }
+    /// Its items made `T`s, after `made` (the ones `Reader::made` made before, in order).
+    pub(super) fn finish<T>(mut self, mut made: Vec<T>, finish: fn(lean::Node) -> T) -> Piece<T> {
+        made.extend(std::mem::take(&mut self.doc.items).into_iter().map(finish));
+        Piece { doc: self.doc, items: made, seen: self.seen, done: self.done }
     }
 }
 
@@ -287,6 +291,12 @@ impl Reader {
             unit,
             ..Reader::default()
         }
+    }
+
+    /// The items read since asked last, each made a `T` by `finish` and put in `out`: asked
+    /// after each block, while the items' strings are still in this core's cache.
+    pub(super) fn made<T>(&mut self, out: &mut Vec<T>, finish: fn(lean::Node) -> T) {
+        out.extend(self.doc.items.drain(..).map(finish));
     }
 
     /// What was read, if it ended the document or where the next piece begins.
