@@ -104,17 +104,20 @@ pub fn connect_hint(url: &str, line: &str, client_cert: bool) -> &'static str {
     } else if https
         && !client_cert
         // TLS 1.3 finishes the client's side of the handshake before the server checks for a
-        // certificate: the refusal arrives as a closed (or, with our bytes unread, reset)
-        // connection on the first request. A plaintext port is ruled out before this.
+        // certificate: the refusal arrives as a closed connection on the first request.
         && (l.contains("connection closed")
             || l.contains("broken pipe")
-            || l.contains("connection reset")
             || l.contains("stream closed")
             || l.contains("certificaterequired")
             || l.contains("certificate required")
             || l.contains("badcertificate"))
     {
         " (the server wants a client certificate: pass --cert and --key, or run with --local on an etcd node)"
+    } else if https && !client_cert && l.contains("connection reset") {
+        // The same refusal with our bytes still unread; a firewall or a crashing server
+        // resets too, so it is named as the likely cause, not the cause. (The caller first
+        // asks the port whether it is plaintext.)
+        " (the connection was reset, as a server that wants a client certificate does: pass --cert and --key, or run with --local on an etcd node)"
     } else {
         ""
     }
